@@ -1,0 +1,55 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   train the reference on MNIST, write figures, grade the examples
+#   make test   lint, release check and the full test suite
+# Everything else is a step they share.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+# nbgrader runs `alembic` from PATH to migrate its gradebook: keep the venv first.
+export PATH := $(BIN):$(PATH)
+# MNIST: an existing copy beside the checkout (CI) or the downloader's cache.
+MNIST_DIR ?= $(firstword $(wildcard $(abspath ../shared/data/mnist)) $(abspath data/mnist))
+export MNIST_DIR
+RUN    ?= runs/reference
+# The reference lives in solutions/; `python -m numpynet` run from solutions/
+# finds it ahead of the student stubs in ./numpynet.
+REFERENCE := cd solutions && PYTHONPATH=. $(BIN)/python -m numpynet
+
+.PHONY: demo test install train grade lint release check-release bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install train grade
+
+train: install
+	$(REFERENCE) train --out $(abspath $(RUN))
+
+grade: install
+	$(BIN)/python -m autograder grade-all autograder/examples/submissions --jobs 2 --out $(abspath grading/examples)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+release: install
+	$(BIN)/python -m autograder release
+
+check-release: install
+	$(BIN)/python -m autograder release --check
+
+test: install lint check-release
+	$(BIN)/python -m pytest -n 2
+
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) runs grading .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The NumPyNet autograder: release, public and hidden checks, sandboxed grading."""

@@ -1,0 +1,63 @@
+"""The catalogue of exercises: one place that release, tests and grader all read.
+
+Each exercise is one ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region in
+``solutions/numpynet/``, found by the qualified name of the function holding
+it. Its ``id`` is the pytest marker of its public tests (``pytest -m ex2_1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str  # pytest marker and key in reports, e.g. "ex2_1"
+    number: str  # as printed to students, e.g. "2.1"
+    title: str  # what the student implements, e.g. "softmax"
+    module: str  # file in numpynet/, e.g. "functional.py"
+    qualname: str  # function holding the region, e.g. "softmax" or "Linear.forward"
+    lesson: str  # notebook that teaches it
+    points: int
+
+    @property
+    def stub_message(self) -> str:
+        """What the generated stub raises as NotImplementedError."""
+        return f"Exercise {self.number}: {self.title} - see {self.lesson}"
+
+
+L00 = "lessons/00_setup_and_data.ipynb"
+L01 = "lessons/01_forward_pass.ipynb"
+L02 = "lessons/02_softmax_cross_entropy.ipynb"
+L03 = "lessons/03_backpropagation.ipynb"
+L04 = "lessons/04_optimisers.ipynb"
+L05 = "lessons/05_training_mnist.ipynb"
+
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise("ex0_1", "0.1", "DataLoader iteration", "data.py", "DataLoader.__iter__", L00, 10),
+    Exercise("ex1_1", "1.1", "Linear He initialisation", "layers.py", "Linear.__init__", L01, 5),
+    Exercise("ex1_2", "1.2", "Linear forward", "layers.py", "Linear.forward", L01, 5),
+    Exercise("ex1_3", "1.3", "ReLU forward", "layers.py", "ReLU.forward", L01, 5),
+    Exercise("ex2_1", "2.1", "softmax", "functional.py", "softmax", L02, 10),
+    Exercise("ex2_2", "2.2", "log_softmax", "functional.py", "log_softmax", L02, 10),
+    Exercise("ex2_3", "2.3", "one_hot", "functional.py", "one_hot", L02, 5),
+    Exercise("ex2_4", "2.4", "cross-entropy forward", "loss.py", "CrossEntropyLoss.forward", L02, 10),
+    Exercise("ex2_5", "2.5", "cross-entropy backward", "loss.py", "CrossEntropyLoss.backward", L02, 10),
+    Exercise("ex3_1", "3.1", "ReLU backward", "layers.py", "ReLU.backward", L03, 10),
+    Exercise("ex3_2", "3.2", "Linear backward", "layers.py", "Linear.backward", L03, 15),
+    Exercise("ex3_3", "3.3", "numerical gradient", "gradcheck.py", "numerical_gradient", L03, 10),
+    Exercise("ex4_1", "4.1", "SGD step", "optim.py", "SGD.step", L04, 10),
+    Exercise("ex4_2", "4.2", "RMSProp step", "optim.py", "RMSProp.step", L04, 15),
+    Exercise("ex5_1", "5.1", "train_epoch", "loop.py", "train_epoch", L05, 10),
+    Exercise("ex5_2", "5.2", "evaluate", "loop.py", "evaluate", L05, 10),
+)
+
+BY_ID: dict[str, Exercise] = {exercise.id: exercise for exercise in EXERCISES}
+
+
+def get(exercise_id: str) -> Exercise:
+    """The exercise with this id; a KeyError lists the valid ids."""
+    try:
+        return BY_ID[exercise_id]
+    except KeyError:
+        raise KeyError(f"unknown exercise {exercise_id!r}; known: {', '.join(BY_ID)}") from None
