@@ -8,9 +8,13 @@ VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 # nbgrader runs `alembic` from PATH to migrate its gradebook: keep the venv first.
 export PATH := $(BIN):$(PATH)
-# MNIST: an existing copy beside the checkout (CI) or the downloader's cache.
-MNIST_DIR ?= $(firstword $(wildcard $(abspath ../shared/data/mnist)) $(abspath data/mnist))
+# MNIST: use the copy beside the checkout when there is one (CI); otherwise the
+# loader finds or downloads it into its cache, data/mnist/.
+SHARED_MNIST := $(wildcard $(abspath ../shared/data/mnist))
+ifneq ($(SHARED_MNIST),)
+MNIST_DIR ?= $(SHARED_MNIST)
 export MNIST_DIR
+endif
 RUN    ?= runs/reference
 # The reference lives in solutions/; `python -m numpynet` run from solutions/
 # finds it ahead of the student stubs in ./numpynet.
