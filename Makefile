@@ -20,7 +20,7 @@ RUN    ?= runs/reference
 # finds it ahead of the student stubs in ./numpynet.
 REFERENCE := cd solutions && PYTHONPATH=. $(BIN)/python -m numpynet
 
-.PHONY: demo test install train grade lint release check-release bench clean
+.PHONY: demo test install train grade bundle lint release check-release bench bench-grading clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ demo: install train grade
 train: install
 	$(REFERENCE) train --out $(abspath $(RUN))
 
+# The example submissions (reference, stubs, an independent implementation, the
+# bug catalogue) are built from solutions/ each time, never committed.
 grade: install
-	$(BIN)/python -m autograder grade-all autograder/examples/submissions --jobs 2 --out $(abspath grading/examples)
+	$(BIN)/python -m autograder examples grading/submissions
+	$(BIN)/python -m autograder grade-all grading/submissions --jobs 2 --out $(abspath grading/examples)
+
+bundle: install
+	$(BIN)/python -m autograder release --bundle dist/numpynet-course.zip
 
 lint: install
 	$(BIN)/ruff check .
@@ -55,5 +61,8 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/speed.py
 
+bench-grading: install
+	$(BIN)/python benchmarks/grading.py --submissions 100 --jobs 2
+
 clean:
-	rm -rf $(VENV) runs grading .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs grading dist .pytest_cache .ruff_cache

@@ -53,14 +53,15 @@ class DataLoader:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ### BEGIN SOLUTION
         n, b = len(self.X), self.batch_size
-        if self.shuffle:
-            # Gather the whole epoch once: contiguous batches are then free views,
-            # instead of one fancy-index copy per batch.
-            order = self.rng.permutation(n)
-            X, y = self.X[order], self.y[order]
-        else:
-            X, y = self.X, self.y
         stop = n - n % b if self.drop_last else n
+        if not self.shuffle:
+            for start in range(0, stop, b):
+                yield self.X[start : start + b], self.y[start : start + b]  # views: no copy
+            return
+        order = self.rng.permutation(n)
         for start in range(0, stop, b):
-            yield X[start : start + b], y[start : start + b]
+            # Gather each batch when it is needed: one small copy that is still in the
+            # cache when the model reads it, not a copy of the whole set per epoch.
+            index = order[start : start + b]
+            yield self.X[index], self.y[index]
         ### END SOLUTION

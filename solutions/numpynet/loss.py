@@ -37,7 +37,8 @@ class CrossEntropyLoss:
         self._log_probs = log_probs
         self._targets = targets
         N = logits.shape[0]
-        return float(-log_probs[np.arange(N), targets].mean())
+        # sum() / N rather than mean(): same float32 sum, a few microseconds less per call.
+        return float(-log_probs[np.arange(N), targets].sum() / N)
         ### END SOLUTION
 
     def backward(self) -> np.ndarray:

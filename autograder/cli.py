@@ -1,0 +1,209 @@
+"""Command line: ``python -m autograder {grade,grade-all,release,examples} ...``.
+
+grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
+grade-all FOLDER --jobs N --out DIR                           a class, in parallel
+release [...]                                                 autograder.release.main
+examples OUT                                                  write example submissions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import report
+from .grade import DEFAULT_TIMEOUT, Grader, SubmissionResult, submissions_in, summarise
+from .sandbox import Limits, choose
+from .sandbox.isolation import MODES
+
+
+def _grading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--isolation",
+        choices=MODES,
+        default="auto",
+        help="auto: bubblewrap when it works, else degrade and say so; bwrap: require it; "
+        "none: no namespaces (student code can read files)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"wall-clock seconds per exercise (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--memory-gb", type=float, default=3.0, help="address-space limit of the worker (GiB)"
+    )
+    parser.add_argument(
+        "--notebooks",
+        choices=("auto", "skip", "always"),
+        default="auto",
+        help="grade lessons/*.ipynb with nbgrader: auto = when the submission has them",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    one = sub.add_parser("grade", help="grade one submission folder (holding numpynet/)")
+    one.add_argument("submission", type=Path)
+    one.add_argument("--json", type=Path, help="write the full report as JSON")
+    one.add_argument("--gradescope", type=Path, help="write Gradescope's results.json")
+    one.add_argument("--feedback", type=Path, help="write markdown feedback for the student")
+    _grading_options(one)
+
+    many = sub.add_parser("grade-all", help="grade every subfolder of FOLDER in parallel")
+    many.add_argument("folder", type=Path)
+    many.add_argument("--jobs", type=int, default=2, help="grading processes (default 2)")
+    many.add_argument("--out", type=Path, required=True, help="class CSV and per-student reports")
+    _grading_options(many)
+
+    release = sub.add_parser("release", help="generate the student material (see its --help)")
+    release.add_argument("args", nargs=argparse.REMAINDER)
+    examples = sub.add_parser("examples", help="write the example submissions into OUT")
+    examples.add_argument("out", type=Path)
+    return parser
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(memory_bytes=int(args.memory_gb * 1024**3))
+
+
+def _grade_one(args: argparse.Namespace) -> int:
+    grader = Grader(args.isolation, args.timeout, _limits(args), notebooks=args.notebooks)
+    result = grader.grade(args.submission)
+    print(report.table(result))
+    for path, content in (
+        (args.json, lambda: json.dumps(report.to_json(result), indent=2) + "\n"),
+        (args.gradescope, lambda: json.dumps(report.gradescope(result), indent=2) + "\n"),
+        (args.feedback, lambda: report.feedback(result)),
+    ):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content())
+    return 0
+
+
+# -- grade-all: one Grader per pool process, so the checks are collected once per process --
+_POOL_GRADER: Grader | None = None
+
+
+def _pool_start(isolation: str, timeout: float, limits: Limits, notebooks: str) -> None:
+    global _POOL_GRADER
+    _POOL_GRADER = Grader(isolation, timeout, limits, notebooks=notebooks)
+
+
+def _pool_grade(path: str) -> dict:
+    assert _POOL_GRADER is not None
+    return _POOL_GRADER.grade(path).to_dict()
+
+
+def _failed_result(path: Path, isolation: str, error: BaseException) -> SubmissionResult:
+    """A result for a submission whose grading process itself failed (never expected)."""
+    from . import exercises
+    from .grade import CheckResult
+
+    message = f"the grader failed on this submission: {type(error).__name__}: {error}"
+    rows = [
+        summarise(e, [CheckResult(e.id, e.id, "public", "error", message)])
+        for e in exercises.EXERCISES
+    ]
+    return SubmissionResult(path.name, str(path), isolation, rows, problems=[message])
+
+
+def grade_all(
+    folder: Path,
+    out: Path,
+    jobs: int = 2,
+    isolation: str = "auto",
+    timeout: float = DEFAULT_TIMEOUT,
+    limits: Limits | None = None,
+    notebooks: str = "auto",
+    progress: bool = True,
+) -> list[SubmissionResult]:
+    """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``."""
+    from tqdm import tqdm
+
+    limits = limits or Limits()
+    chosen = choose(isolation)  # fail early for --isolation bwrap; the same choice everywhere
+    mode = "bwrap" if not chosen.degraded else "none" if isolation == "none" else isolation
+    paths = submissions_in(folder)
+    results: dict[str, SubmissionResult] = {}
+    context = get_context("spawn")  # fresh processes: no inherited threads or state
+    with ProcessPoolExecutor(
+        max_workers=max(1, jobs),
+        mp_context=context,
+        initializer=_pool_start,
+        initargs=(mode, timeout, limits, notebooks),
+    ) as pool:
+        futures = {pool.submit(_pool_grade, str(p)): p for p in paths}
+        bar = tqdm(total=len(paths), desc="grading", unit="submission", disable=not progress)
+        for future in as_completed(futures):
+            path = futures[future]
+            try:
+                result = SubmissionResult.from_dict(future.result())
+            except Exception as error:  # noqa: BLE001 - one broken grading never stops the batch
+                result = _failed_result(path, chosen.summary, error)
+            results[path.name] = result
+            report.write_all(result, out / path.name)
+            bar.update(1)
+        bar.close()
+    ordered = [results[p.name] for p in paths]
+    out.mkdir(parents=True, exist_ok=True)
+    report.class_csv(ordered, out / "class.csv")
+    (out / "class.txt").write_text(report.class_table(ordered) + "\n")
+    return ordered
+
+
+def _grade_all(args: argparse.Namespace) -> int:
+    if not args.folder.is_dir():
+        print(f"no such folder: {args.folder}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    results = grade_all(
+        args.folder,
+        args.out,
+        args.jobs,
+        args.isolation,
+        args.timeout,
+        _limits(args),
+        args.notebooks,
+    )
+    print(report.class_table(results))
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(results)} submissions in {seconds:.1f} s with {args.jobs} jobs; "
+        f"reports in {args.out} (class.csv, <student>/feedback.md, results.json, report.json)"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "grade":
+            return _grade_one(args)
+        if args.command == "grade-all":
+            return _grade_all(args)
+    except RuntimeError as error:  # e.g. --isolation bwrap where bubblewrap cannot run
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "release":
+        from .release import main as release_main
+
+        return int(release_main(args.args) or 0)
+    if args.command == "examples":
+        from .examples import build_example_submissions
+
+        for path in build_example_submissions(args.out):
+            print(path)
+        return 0
+    raise AssertionError(args.command)

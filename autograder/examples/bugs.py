@@ -1,0 +1,353 @@
+"""The catalogue of common student bugs, as data: buggy answers to one or two exercises.
+
+Each ``Bug`` gives, for one or more exercise ids, the code a student might write in that
+exercise's ``### BEGIN SOLUTION`` region (plausible student code, not the reference with a
+character flipped). Materialising a bug copies ``solutions/numpynet`` and replaces those
+regions only, so the reference may be optimised freely outside them.
+
+``loses`` is the set of exercises whose checks must fail: the bug catalogue test runs the
+public and hidden checks against every materialised submission and compares the failing
+exercises with ``loses`` EXACTLY. That proves both that the checks catch the bug and that
+they do not blame exercises the bug does not touch.
+
+A region body may only use what the surrounding reference code defines outside the
+regions: ``self._X`` (Linear, set before its forward region), ``self.buffers`` (SGD),
+``self.square_avg`` (RMSProp), ``self.rng``/``self.X``/``self.y``/``self.batch_size``/
+``self.shuffle``/``self.drop_last`` (DataLoader), and names the body sets itself.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Bug:
+    name: str  # folder name of the materialised submission
+    description: str  # what the student did wrong, in their terms
+    regions: dict[str, str] = field(hash=False)  # exercise id -> region body (any indent)
+    loses: frozenset[str] = frozenset()  # exercise ids whose checks must fail
+
+
+def bug(name: str, description: str, loses: set[str], **regions: str) -> Bug:
+    bodies = {exercise: textwrap.dedent(body).strip("\n") for exercise, body in regions.items()}
+    return Bug(name, description, bodies, frozenset(loses))
+
+
+# Correct student answers that some bugs need beside the buggy region: the two halves of
+# the loss share a cache, so a bug in one half comes with the student's own other half.
+CE_FORWARD = """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    self._log_probs, self._probs, self._y = log_probs, np.exp(log_probs), targets
+    return float(-np.{reduce}(log_probs[np.arange(len(targets)), targets]))
+"""
+CE_BACKWARD = """
+    dZ = self._probs.copy()
+    dZ[np.arange(len(self._y)), self._y] -= 1
+    return dZ{scale}
+"""
+
+BUGS: tuple[Bug, ...] = (
+    # ---- Exercise 0.1: DataLoader -------------------------------------------------------
+    bug(
+        "loader_drops_last_batch",
+        "DataLoader always drops the final partial batch (ignores drop_last=False)",
+        {"ex0_1"},
+        ex0_1="""
+            order = self.rng.permutation(len(self.X)) if self.shuffle else np.arange(len(self.X))
+            for start in range(0, len(self.X) - self.batch_size + 1, self.batch_size):
+                index = order[start : start + self.batch_size]
+                yield self.X[index], self.y[index]
+        """,
+    ),
+    bug(
+        "loader_repeats_samples",
+        "DataLoader draws indices WITH replacement: some repeat, some never appear",
+        {"ex0_1"},
+        ex0_1="""
+            n = len(self.X)
+            order = self.rng.integers(0, n, size=n) if self.shuffle else np.arange(n)
+            stop = n - n % self.batch_size if self.drop_last else n
+            for start in range(0, stop, self.batch_size):
+                index = order[start : start + self.batch_size]
+                yield self.X[index], self.y[index]
+        """,
+    ),
+    bug(
+        "loader_no_reshuffle",
+        "DataLoader shuffles once, on the first epoch, and reuses that order afterwards",
+        {"ex0_1"},
+        ex0_1="""
+            n = len(self.X)
+            if not hasattr(self, "order"):
+                self.order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            stop = n - n % self.batch_size if self.drop_last else n
+            for start in range(0, stop, self.batch_size):
+                index = self.order[start : start + self.batch_size]
+                yield self.X[index], self.y[index]
+        """,
+    ),
+    # ---- Exercise 1.x: forward pass -----------------------------------------------------
+    bug(
+        "init_std_one",
+        "Linear weights drawn with standard deviation 1 instead of sqrt(2 / in)",
+        {"ex1_1"},
+        ex1_1="""
+            W = rng.standard_normal((in_features, out_features)).astype(np.float32)
+            b = np.zeros(out_features, dtype=np.float32)
+        """,
+    ),
+    bug(
+        "init_lecun_scale",
+        "Linear weights with std sqrt(1 / in) (LeCun/Xavier) instead of He's sqrt(2 / in)",
+        {"ex1_1"},
+        ex1_1="""
+            W = rng.normal(0.0, np.sqrt(1.0 / in_features), (in_features, out_features))
+            W = W.astype(np.float32)
+            b = np.zeros(out_features, dtype=np.float32)
+        """,
+    ),
+    bug(
+        "linear_forward_no_bias",
+        "Linear.forward forgets to add the bias",
+        {"ex1_2"},
+        ex1_2="""
+            return X @ self.W.data
+        """,
+    ),
+    bug(
+        "linear_forward_float64",
+        "Linear.forward computes in float64: float32 inputs give float64 outputs",
+        {"ex1_2"},
+        ex1_2="""
+            return X.astype(np.float64) @ self.W.data + self.b.data
+        """,
+    ),
+    bug(
+        "relu_forward_in_place",
+        "ReLU.forward clips its input array in place (the caller's X changes)",
+        {"ex1_3"},
+        ex1_3="""
+            self._mask = X > 0
+            X[X < 0] = 0
+            return X
+        """,
+        ex3_1="""
+            return dY * self._mask
+        """,
+    ),
+    # ---- Exercise 2.x: softmax and the loss ---------------------------------------------
+    bug(
+        "softmax_unstable",
+        "softmax exponentiates the raw logits: exp overflows for large logits",
+        {"ex2_1"},
+        ex2_1="""
+            E = np.exp(Z)
+            return E / E.sum(axis=axis, keepdims=True)
+        """,
+    ),
+    bug(
+        "log_softmax_of_softmax",
+        "log_softmax computed as log(softmax(Z)): -inf where the softmax underflows",
+        # The reference loss is built on log_softmax, so it turns infinite for large logits.
+        {"ex2_2", "ex2_4"},
+        ex2_2="""
+            return np.log(softmax(Z, axis=axis))
+        """,
+    ),
+    bug(
+        "one_hot_float64",
+        "one_hot returns float64 (np.eye(K)[y]) instead of float32",
+        {"ex2_3"},
+        ex2_3="""
+            y = np.asarray(y)
+            if y.size and (y.min() < 0 or y.max() >= num_classes):
+                raise ValueError("label out of range")
+            return np.eye(num_classes)[y]
+        """,
+    ),
+    bug(
+        "loss_summed",
+        "CrossEntropyLoss.forward returns the SUM over the batch instead of the mean",
+        {"ex2_4"},
+        ex2_4=CE_FORWARD.format(reduce="sum"),
+        ex2_5=CE_BACKWARD.format(scale=" / len(self._y)"),
+    ),
+    bug(
+        "loss_grad_not_divided_by_n",
+        "CrossEntropyLoss.backward returns P - Y without the 1/N of the mean",
+        {"ex2_5"},
+        ex2_4=CE_FORWARD.format(reduce="mean"),
+        ex2_5=CE_BACKWARD.format(scale=""),
+    ),
+    # ---- Exercise 3.x: backward pass ----------------------------------------------------
+    bug(
+        "relu_backward_no_mask",
+        "ReLU.backward passes dY through unchanged (forgets the mask)",
+        {"ex3_1"},
+        ex3_1="""
+            return dY
+        """,
+    ),
+    bug(
+        "relu_grad_one_at_zero",
+        "ReLU keeps the mask X >= 0: the gradient at exactly 0 is 1 instead of 0",
+        {"ex3_1"},
+        ex1_3="""
+            self._mask = X >= 0
+            return np.maximum(X, 0).astype(X.dtype)
+        """,
+        ex3_1="""
+            return dY * self._mask
+        """,
+    ),
+    bug(
+        "linear_grads_overwritten",
+        "Linear.backward assigns W.grad and b.grad instead of accumulating (+=)",
+        {"ex3_2"},
+        ex3_2="""
+            self.W.grad = X.T @ dY
+            self.b.grad = dY.sum(axis=0)
+            return dY @ self.W.data.T
+        """,
+    ),
+    bug(
+        "linear_bias_grad_mean",
+        "Linear.backward averages dY over the batch for b.grad instead of summing",
+        {"ex3_2"},
+        ex3_2="""
+            self.W.grad += X.T @ dY
+            self.b.grad += dY.mean(axis=0)
+            return dY @ self.W.data.T
+        """,
+    ),
+    bug(
+        "linear_grads_float64",
+        "Linear.backward turns float32 gradients into float64 (W.grad = W.grad + ...)",
+        {"ex3_2"},
+        ex3_2="""
+            self.W.grad = self.W.grad + X.T.astype(np.float64) @ dY
+            self.b.grad = self.b.grad + dY.sum(axis=0, dtype=np.float64)
+            return dY @ self.W.data.T
+        """,
+    ),
+    bug(
+        "numerical_gradient_forward_difference",
+        "numerical_gradient uses the one-sided difference (f(x + h) - f(x)) / h",
+        {"ex3_3"},
+        ex3_3="""
+            grad = np.zeros(x.shape)
+            base = float(f())
+            for i in np.ndindex(x.shape):
+                old = x[i]
+                x[i] = old + eps
+                grad[i] = (float(f()) - base) / eps
+                x[i] = old
+            return grad
+        """,
+    ),
+    bug(
+        "numerical_gradient_not_restored",
+        "numerical_gradient forgets to restore x: every entry is left at x - eps",
+        {"ex3_3"},
+        ex3_3="""
+            grad = np.zeros(x.shape)
+            for i in np.ndindex(x.shape):
+                old = x[i]
+                x[i] = old + eps
+                up = float(f())
+                x[i] = old - eps
+                grad[i] = (up - float(f())) / (2 * eps)
+            return grad
+        """,
+    ),
+    # ---- Exercise 4.x: optimisers -------------------------------------------------------
+    bug(
+        "sgd_momentum_dampened",
+        "SGD momentum scales the gradient by (1 - momentum) (not PyTorch's rule)",
+        {"ex4_1"},
+        ex4_1="""
+            for p, buf in zip(self.params, self.buffers):
+                buf[...] = self.momentum * buf + (1 - self.momentum) * p.grad
+                p.data -= self.lr * (buf if self.momentum else p.grad)
+        """,
+    ),
+    bug(
+        "rmsprop_eps_inside_sqrt",
+        "RMSProp divides by sqrt(v + eps) instead of sqrt(v) + eps",
+        {"ex4_2"},
+        ex4_2="""
+            for p, v in zip(self.params, self.square_avg):
+                v[...] = self.alpha * v + (1 - self.alpha) * p.grad**2
+                p.data -= self.lr * p.grad / np.sqrt(v + self.eps)
+        """,
+    ),
+    bug(
+        "rmsprop_alpha_swapped",
+        "RMSProp's running average swaps alpha and 1 - alpha",
+        {"ex4_2"},
+        ex4_2="""
+            for p, v in zip(self.params, self.square_avg):
+                v[...] = (1 - self.alpha) * v + self.alpha * p.grad**2
+                p.data -= self.lr * p.grad / (np.sqrt(v) + self.eps)
+        """,
+    ),
+    # ---- Exercise 5.x: the loop ---------------------------------------------------------
+    bug(
+        "train_epoch_no_zero_grad",
+        "train_epoch never zeroes the gradients: they pile up across batches",
+        {"ex5_1"},
+        ex5_1="""
+            losses = []
+            for X, y in batches:
+                loss = loss_fn.forward(model.forward(X), y)
+                model.backward(loss_fn.backward())
+                optimizer.step()
+                losses.append(loss * len(y))
+            return sum(losses) / sum(len(y) for _, y in batches)
+        """,
+    ),
+    bug(
+        "train_epoch_unweighted_mean",
+        "train_epoch averages the batch losses without weighting by batch size",
+        {"ex5_1"},
+        ex5_1="""
+            losses = []
+            for X, y in batches:
+                optimizer.zero_grad()
+                losses.append(loss_fn.forward(model.forward(X), y))
+                model.backward(loss_fn.backward())
+                optimizer.step()
+            return float(np.mean(losses))
+        """,
+    ),
+    bug(
+        "evaluate_last_batch_accuracy",
+        "evaluate returns the accuracy of the last batch only",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            total = 0.0
+            for start in range(0, len(X), batch_size):
+                logits = model.forward(X[start : start + batch_size])
+                total += loss_fn.forward(logits, y[start : start + batch_size]) * len(logits)
+                accuracy = np.mean(logits.argmax(axis=1) == y[start : start + batch_size])
+            return total / len(X), float(accuracy)
+        """,
+    ),
+    bug(
+        "evaluate_argmax_wrong_axis",
+        "evaluate takes the argmax over the batch axis (0) instead of the classes (1)",
+        {"ex5_2"},
+        ex5_2="""
+            logits = model.forward(X)
+            loss = CrossEntropyLoss().forward(logits, y)
+            predictions = logits.argmax(axis=0)
+            return loss, float(np.mean(predictions[: len(y)] == y[: len(predictions)]))
+        """,
+    ),
+)
+
+BY_NAME: dict[str, Bug] = {entry.name: entry for entry in BUGS}

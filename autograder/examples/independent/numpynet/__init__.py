@@ -1,0 +1,26 @@
+"""numpynet, written independently from the API contract (see ../README.md)."""
+
+from .maths import CrossEntropyLoss, log_softmax, numerical_gradient, one_hot, softmax
+from .nets import MLP, Linear, Module, Parameter, ReLU, Sequential
+from .training import SGD, DataLoader, Optimizer, RMSProp, evaluate, load_mnist, train_epoch
+
+__all__ = [
+    "MLP",
+    "SGD",
+    "CrossEntropyLoss",
+    "DataLoader",
+    "Linear",
+    "Module",
+    "Optimizer",
+    "Parameter",
+    "RMSProp",
+    "ReLU",
+    "Sequential",
+    "evaluate",
+    "load_mnist",
+    "log_softmax",
+    "numerical_gradient",
+    "one_hot",
+    "softmax",
+    "train_epoch",
+]

@@ -1,0 +1,134 @@
+"""Parameters, modules and the two layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter:
+    """Values ``data`` and their accumulated gradient ``grad`` (same shape and dtype)."""
+
+    def __init__(self, data, dtype=None) -> None:
+        values = np.asarray(data)
+        if dtype is None:
+            dtype = values.dtype if values.dtype.kind == "f" else np.float32
+        self.data = np.array(values, dtype=dtype)
+
+    def __setattr__(self, name, value) -> None:
+        if name == "data":
+            value = np.asarray(value)
+            if value.dtype.kind != "f":
+                value = value.astype(np.float32)
+            grad = self.__dict__.get("grad")
+            if grad is None or grad.shape != value.shape or grad.dtype != value.dtype:
+                object.__setattr__(self, "grad", np.zeros(value.shape, value.dtype))
+        object.__setattr__(self, name, value)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def zero_grad(self) -> None:
+        self.grad[...] = 0
+
+
+class Module:
+    def forward(self, X):
+        raise TypeError("forward is not defined")
+
+    def backward(self, dY):
+        raise TypeError("backward is not defined")
+
+    def __call__(self, X):
+        return self.forward(X)
+
+    def parameters(self) -> list[Parameter]:
+        found: list[Parameter] = []
+
+        def visit(value) -> None:
+            if isinstance(value, Parameter):
+                if all(value is not p for p in found):
+                    found.append(value)
+            elif isinstance(value, Module):
+                for child in vars(value).values():
+                    visit(child)
+            elif isinstance(value, list | tuple):
+                for child in value:
+                    visit(child)
+
+        for value in vars(self).values():
+            visit(value)
+        return found
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+
+class Sequential(Module):
+    def __init__(self, *modules: Module) -> None:
+        self.layers = list(modules)
+
+    def forward(self, X):
+        out = X
+        for layer in self.layers:
+            out = layer.forward(out)
+        return out
+
+    def backward(self, dY):
+        grad = dY
+        for layer in self.layers[::-1]:
+            grad = layer.backward(grad)
+        return grad
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+class Linear(Module):
+    """``X @ W + b`` with He-normal ``W`` (in, out) and zero ``b`` (out,), float32."""
+
+    def __init__(self, in_features: int, out_features: int, rng=None) -> None:
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        scale = (2.0 / in_features) ** 0.5
+        self.W = Parameter(
+            generator.normal(0.0, scale, size=(in_features, out_features)).astype(np.float32)
+        )
+        self.b = Parameter(np.zeros((out_features,), np.float32))
+        self.cache = None
+
+    def forward(self, X):
+        self.cache = X
+        return np.einsum("nd,dm->nm", X, self.W.data) + self.b.data
+
+    def backward(self, dY):
+        X = self.cache
+        np.add(self.W.grad, np.einsum("nd,nm->dm", X, dY), out=self.W.grad, casting="unsafe")
+        np.add(self.b.grad, np.einsum("nm->m", dY), out=self.b.grad, casting="unsafe")
+        return np.einsum("nm,dm->nd", dY, self.W.data)
+
+
+class ReLU(Module):
+    def __init__(self) -> None:
+        self.positive = None
+
+    def forward(self, X):
+        self.positive = X > 0
+        return np.where(self.positive, X, np.zeros((), X.dtype))
+
+    def backward(self, dY):
+        return np.where(self.positive, dY, np.zeros((), dY.dtype))
+
+
+class MLP(Sequential):
+    def __init__(self, sizes=(784, 128, 10), rng=None) -> None:
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        sizes = tuple(sizes)
+        modules: list[Module] = [Linear(sizes[0], sizes[1], rng=generator)]
+        for fan_in, fan_out in zip(sizes[1:-1], sizes[2:], strict=True):
+            modules += [ReLU(), Linear(fan_in, fan_out, rng=generator)]
+        super().__init__(*modules)
+        self.sizes = sizes

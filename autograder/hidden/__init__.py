@@ -1,0 +1,1 @@
+"""Hidden checks: run only by the grader (and the project's own tests), never shipped."""

@@ -1,0 +1,28 @@
+"""Run untrusted student code in a sandboxed worker and use it through proxies.
+
+    from autograder.sandbox import Worker, choose, connect
+    with Worker(submission, choose("auto")) as worker:
+        worker.start()
+        nn = connect(worker)          # the student's numpynet, as a proxy
+        P = nn.softmax(Z)             # a local ndarray copy
+
+See protocol.py (the wire format), worker.py (the sandboxed side), isolation.py
+(bubblewrap or degraded), session.py (process, deadlines, callbacks), proxy.py.
+"""
+
+from .isolation import Isolation, Limits, choose
+from .proxy import RemoteObject, connect
+from .session import RemoteError, Worker, WorkerCrashed, WorkerFailure, WorkerTimeout
+
+__all__ = [
+    "Isolation",
+    "Limits",
+    "RemoteError",
+    "RemoteObject",
+    "Worker",
+    "WorkerCrashed",
+    "WorkerFailure",
+    "WorkerTimeout",
+    "choose",
+    "connect",
+]

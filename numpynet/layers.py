@@ -1,0 +1,130 @@
+"""Layers of the MLP: the affine map and the ReLU non-linearity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .module import Module, Parameter, Sequential
+
+
+class Linear(Module):
+    """Affine layer ``Y = X @ W + b``.
+
+    Args:
+        in_features: D, the size of each input row.
+        out_features: M, the size of each output row.
+        rng: a ``numpy.random.Generator`` or a seed (``None``: fresh entropy).
+
+    Attributes:
+        W: Parameter of shape (D, M), float32, He-initialised:
+            normal with mean 0 and standard deviation sqrt(2 / D).
+        b: Parameter of shape (M,), float32, zeros.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        rng = np.random.default_rng(rng)
+        # Exercise 1.1: He initialisation. Build `W` (D, M) and `b` (M,) as float32.
+        raise NotImplementedError(
+            "Exercise 1.1: Linear He initialisation - see lessons/01_forward_pass.ipynb"
+        )
+        self.W = Parameter(W)
+        self.b = Parameter(b)
+        self._X: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Compute ``X @ W + b``.
+
+        Args:
+            X: inputs, shape (N, D).
+
+        Returns:
+            Y: shape (N, M), the dtype of ``W``. ``X`` is kept for ``backward``.
+        """
+        self._X = X
+        raise NotImplementedError(
+            "Exercise 1.2: Linear forward - see lessons/01_forward_pass.ipynb"
+        )
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        """Back-propagate through the affine map.
+
+        Args:
+            dY: gradient of the loss with respect to ``Y``, shape (N, M).
+
+        Returns:
+            dX: gradient with respect to ``X``, shape (N, D).
+
+        Side effects:
+            ADDS ``X.T @ dY`` (D, M) to ``W.grad`` and ``dY`` summed over the
+            batch (M,) to ``b.grad``: gradients accumulate until ``zero_grad``.
+        """
+        X = self._X
+        if X is None:
+            raise RuntimeError("Linear.backward called before forward")
+        raise NotImplementedError(
+            "Exercise 3.2: Linear backward - see lessons/03_backpropagation.ipynb"
+        )
+
+    def __repr__(self) -> str:
+        D, M = self.W.shape
+        return f"Linear(in_features={D}, out_features={M})"
+
+
+class ReLU(Module):
+    """Rectified linear unit ``max(0, x)``, element-wise, any shape."""
+
+    def __init__(self) -> None:
+        self._mask: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Return ``max(0, X)``, same shape and dtype as ``X``; ``X`` is not changed.
+
+        Keep what ``backward`` needs (where ``X > 0``).
+        """
+        raise NotImplementedError("Exercise 1.3: ReLU forward - see lessons/01_forward_pass.ipynb")
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        """Return ``dY * (X > 0)``: the gradient passes only where the input was positive.
+
+        At exactly 0 the gradient is 0 (the sub-gradient PyTorch uses).
+        """
+        if self._mask is None:
+            raise RuntimeError("ReLU.backward called before forward")
+        raise NotImplementedError(
+            "Exercise 3.1: ReLU backward - see lessons/03_backpropagation.ipynb"
+        )
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+class MLP(Sequential):
+    """Multi-layer perceptron: Linear, ReLU, Linear, ReLU, ..., Linear.
+
+    Args:
+        sizes: layer widths, input first, for example (784, 128, 10).
+        rng: a Generator or a seed, shared by every layer's initialisation.
+
+    The output is raw logits (N, sizes[-1]); the softmax lives in the loss.
+    """
+
+    def __init__(
+        self,
+        sizes: tuple[int, ...] = (784, 128, 10),
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least two sizes, got {sizes!r}")
+        rng = np.random.default_rng(rng)
+        layers: list[Module] = []
+        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            if index > 0:
+                layers.append(ReLU())
+            layers.append(Linear(fan_in, fan_out, rng=rng))
+        super().__init__(*layers)
+        self.sizes = tuple(sizes)

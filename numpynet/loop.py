@@ -1,0 +1,47 @@
+"""One epoch of training, and evaluation: the loop that ties the parts together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .loss import CrossEntropyLoss
+from .module import Module
+from .optim import Optimizer
+
+
+def train_epoch(
+    model: Module,
+    loss_fn: CrossEntropyLoss,
+    optimizer: Optimizer,
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+) -> float:
+    """Train for one pass over ``batches``.
+
+    For each batch (X (B, D) float32, y (B,) int): zero the gradients, forward,
+    loss, backward through the loss and the model, optimiser step.
+
+    Returns:
+        the mean training loss over the epoch, weighted by batch size
+        (a Python float).
+    """
+    raise NotImplementedError("Exercise 5.1: train_epoch - see lessons/05_training_mnist.ipynb")
+
+
+def evaluate(
+    model: Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 1000,
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on (X, y), without training.
+
+    Args:
+        X: inputs (N, D), float32. y: labels (N,), int.
+        batch_size: rows per forward pass (bounds the memory used).
+
+    Returns:
+        (mean loss, accuracy in [0, 1]) over all N samples.
+    """
+    raise NotImplementedError("Exercise 5.2: evaluate - see lessons/05_training_mnist.ipynb")

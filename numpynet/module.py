@@ -1,0 +1,122 @@
+"""Parameters and modules: the containers every layer is built from.
+
+Nothing here is an exercise: students use these classes to build their layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated for it.
+
+    Attributes:
+        data: the values, any shape, float32 unless given another float dtype.
+        grad: same shape and dtype as ``data``; layers ADD into it in ``backward``
+            and optimisers read it in ``step``.
+
+    Assigning a new ``data`` array of another shape or dtype re-allocates
+    ``grad`` (as zeros) so the two always match.
+    """
+
+    def __init__(self, data: np.ndarray, dtype: np.dtype | type | None = None) -> None:
+        array = np.asarray(data)
+        if dtype is None:
+            # Keep float64 when a test asks for it; everything else trains in float32.
+            dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float32
+        self._data = np.array(array, dtype=dtype)  # own copy: callers keep theirs
+        self.grad = np.zeros_like(self._data)
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        value = np.asarray(value)
+        if not np.issubdtype(value.dtype, np.floating):
+            value = value.astype(np.float32)
+        if value.shape != self.grad.shape or value.dtype != self.grad.dtype:
+            self.grad = np.zeros_like(value)
+        self._data = value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    def zero_grad(self) -> None:
+        """Set ``grad`` to zero in place (optimisers may hold a view of it)."""
+        self.grad.fill(0)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self._data.dtype})"
+
+
+class Module:
+    """Base class of every layer: ``forward``, ``backward`` and its parameters.
+
+    A module caches what ``backward`` needs during ``forward``; so ``backward``
+    must follow the ``forward`` whose gradient it computes.
+    """
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__} does not define forward()")
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__} does not define backward()")
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self.forward(X)
+
+    def children(self) -> Iterator[Module]:
+        """The sub-modules held as attributes or in lists, in definition order."""
+        for value in vars(self).values():
+            if isinstance(value, Module):
+                yield value
+            elif isinstance(value, list | tuple):
+                yield from (item for item in value if isinstance(item, Module))
+
+    def parameters(self) -> list[Parameter]:
+        """Every Parameter of this module and its children, each once, in order."""
+        found: list[Parameter] = []
+        for value in vars(self).values():
+            if isinstance(value, Parameter):
+                found.append(value)
+        for child in self.children():
+            found.extend(child.parameters())
+        unique: dict[int, Parameter] = {id(p): p for p in found}
+        return list(unique.values())
+
+    def zero_grad(self) -> None:
+        for parameter in self.parameters():
+            parameter.zero_grad()
+
+
+class Sequential(Module):
+    """Modules applied one after another; ``backward`` runs them in reverse."""
+
+    def __init__(self, *modules: Module) -> None:
+        self.layers = list(modules)
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            dY = layer.backward(dY)
+        return dY
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}(\n  {inner}\n)"
