@@ -66,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     many.add_argument("--out", type=Path, required=True, help="class CSV and per-student reports")
     _grading_options(many)
 
-    release = sub.add_parser("release", help="generate the student material (see its --help)")
-    release.add_argument("args", nargs=argparse.REMAINDER)
+    # Listed for --help; main() hands `release ...` to autograder.release.main untouched.
+    sub.add_parser("release", help="generate the student material (see release --help)")
     examples = sub.add_parser("examples", help="write the example submissions into OUT")
     examples.add_argument("out", type=Path)
     return parser
@@ -78,6 +78,9 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def _grade_one(args: argparse.Namespace) -> int:
+    if not args.submission.is_dir():
+        print(f"no such folder: {args.submission}", file=sys.stderr)
+        return 2
     grader = Grader(args.isolation, args.timeout, _limits(args), notebooks=args.notebooks)
     result = grader.grade(args.submission)
     print(report.table(result))
@@ -187,6 +190,12 @@ def _grade_all(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["release"]:
+        # Its own parser (owned by autograder/release.py) sees every option, --help included.
+        from .release import main as release_main
+
+        return int(release_main(argv[1:]) or 0)
     args = _parser().parse_args(argv)
     try:
         if args.command == "grade":
@@ -196,10 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:  # e.g. --isolation bwrap where bubblewrap cannot run
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.command == "release":
-        from .release import main as release_main
-
-        return int(release_main(args.args) or 0)
     if args.command == "examples":
         from .examples import build_example_submissions
 

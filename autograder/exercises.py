@@ -41,8 +41,12 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex2_1", "2.1", "softmax", "functional.py", "softmax", L02, 10),
     Exercise("ex2_2", "2.2", "log_softmax", "functional.py", "log_softmax", L02, 10),
     Exercise("ex2_3", "2.3", "one_hot", "functional.py", "one_hot", L02, 5),
-    Exercise("ex2_4", "2.4", "cross-entropy forward", "loss.py", "CrossEntropyLoss.forward", L02, 10),
-    Exercise("ex2_5", "2.5", "cross-entropy backward", "loss.py", "CrossEntropyLoss.backward", L02, 10),
+    Exercise(
+        "ex2_4", "2.4", "cross-entropy forward", "loss.py", "CrossEntropyLoss.forward", L02, 10
+    ),
+    Exercise(
+        "ex2_5", "2.5", "cross-entropy backward", "loss.py", "CrossEntropyLoss.backward", L02, 10
+    ),
     Exercise("ex3_1", "3.1", "ReLU backward", "layers.py", "ReLU.backward", L03, 10),
     Exercise("ex3_2", "3.2", "Linear backward", "layers.py", "Linear.backward", L03, 15),
     Exercise("ex3_3", "3.3", "numerical gradient", "gradcheck.py", "numerical_gradient", L03, 10),

@@ -321,6 +321,8 @@ class Suite:
             from .hidden.conftest import load_reference
 
             self._reference = load_reference(REFERENCE_DIR)
+            # Importing the checks' conftest loads THEIR hypothesis profile: restore ours.
+            configure_hypothesis()
         return self._reference
 
 

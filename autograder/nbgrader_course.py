@@ -369,30 +369,51 @@ def _run_child(
 ) -> tuple[int | None, str]:
     """Run the autograde child in its own process group; (exit status or None, stderr).
 
-    On timeout the whole group goes, kernels included: a student's infinite loop must not
-    outlive the grading.
+    stderr goes to a file, not a pipe: kernels inherit it, and a pipe would keep us waiting
+    for as long as a stuck kernel lives. On timeout the whole group goes; so do processes
+    left working in ``cwd`` (the kernels: jupyter starts them in sessions of their own,
+    and they would only exit seconds later, on noticing their parent is gone).
     """
-    process = subprocess.Popen(
-        command,
-        env=dict(env),
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = process.communicate(timeout=timeout)
-        return process.returncode, stderr
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return None, ""
-    finally:
-        # Kernels the child failed to shut down (it crashed) go with the group too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    with tempfile.TemporaryFile(mode="w+", prefix="autograde-stderr-") as log:
+        process = subprocess.Popen(
+            command,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+        try:
+            status: int | None = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            for pid in processes_under(cwd):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        log.seek(0)
+        return status, log.read()
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Ids of live processes whose working directory lies in ``folder`` (Linux /proc)."""
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cwd = Path(os.readlink(entry / "cwd"))
+            except OSError:
+                continue
+            if cwd == folder or folder in cwd.parents:
+                found.append(int(entry.name))
+    return found
 
 
 def autograde_submission(
@@ -447,10 +468,15 @@ def autograde_submission(
         errors: list[str] = []
         for released in notebooks_in(course / "release" / ASSIGNMENT):
             candidate = notebook_dir / released.name
-            if candidate.is_file():
-                shutil.copyfile(candidate, submitted / released.name)
-            else:
+            if not candidate.is_file():
                 errors.append(f"missing notebook: {released.name}")
+                continue
+            try:  # one broken file must not fail nbgrader for every notebook
+                nbformat.read(candidate, as_version=4)
+            except Exception as error:
+                errors.append(f"unreadable notebook: {released.name} ({type(error).__name__})")
+                continue
+            shutil.copyfile(candidate, submitted / released.name)
         command = [
             *command_prefix,
             sys.executable,
@@ -483,7 +509,7 @@ def autograde_submission(
             errors.append(f"reading the gradebook failed: {error!r}")
             graded = _zero_report(course)
         for name, report in graded.items():
-            if not (notebook_dir / f"{name}.ipynb").is_file():
+            if not (submitted / f"{name}.ipynb").is_file():
                 report["submitted"] = False
     return {
         "assignment": ASSIGNMENT,

@@ -27,7 +27,8 @@ _STATUS_MARK = {
 
 
 def _points(value: float) -> str:
-    return f"{value:g}" if value == int(value) else f"{value:.2f}"
+    """12 -> "12", 12.5 -> "12.5", 4.2857 -> "4.29": scores are rounded to 0.01."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _first_line(text: str, width: int) -> str:
@@ -187,12 +188,12 @@ def gradescope(result: SubmissionResult) -> dict:
 def class_table(results: Sequence[SubmissionResult]) -> str:
     """One line per student: per-exercise points, notebooks and total."""
     ids = [e.number for e in exercises.EXERCISES]
-    header = f"{'student':<22}" + "".join(f"{i:>5}" for i in ids) + f"{'nb':>6}{'total':>8}  status"
+    header = f"{'student':<22}" + "".join(f"{i:>6}" for i in ids) + f"{'nb':>6}{'total':>8}  status"
     lines = [header]
     for r in results:
         by_id = {e.id: e for e in r.exercises}
         cells = "".join(
-            f"{_points(by_id[x.id].points) if x.id in by_id else '-':>5}"
+            f"{_points(by_id[x.id].points) if x.id in by_id else '-':>6}"
             for x in exercises.EXERCISES
         )
         bad = sorted({e.status for e in r.exercises if e.status in ("timeout", "error")})

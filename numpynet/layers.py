@@ -19,6 +19,9 @@ class Linear(Module):
         W: Parameter of shape (D, M), float32, He-initialised:
             normal with mean 0 and standard deviation sqrt(2 / D).
         b: Parameter of shape (M,), float32, zeros.
+        input_grad: True (the default): ``backward`` returns dX. ``MLP`` sets it to
+            False on its FIRST layer, whose input is the data: nobody needs dX there,
+            and skipping it saves one of the three large matrix products per batch.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class Linear(Module):
         )
         self.W = Parameter(W)
         self.b = Parameter(b)
+        self.input_grad = True
         self._X: np.ndarray | None = None
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -50,14 +54,15 @@ class Linear(Module):
             "Exercise 1.2: Linear forward - see lessons/01_forward_pass.ipynb"
         )
 
-    def backward(self, dY: np.ndarray) -> np.ndarray:
+    def backward(self, dY: np.ndarray) -> np.ndarray | None:
         """Back-propagate through the affine map.
 
         Args:
             dY: gradient of the loss with respect to ``Y``, shape (N, M).
 
         Returns:
-            dX: gradient with respect to ``X``, shape (N, D).
+            dX: gradient with respect to ``X``, shape (N, D); None when
+            ``input_grad`` is False (then only the parameter gradients are computed).
 
         Side effects:
             ADDS ``X.T @ dY`` (D, M) to ``W.grad`` and ``dY`` summed over the
@@ -111,6 +116,9 @@ class MLP(Sequential):
         rng: a Generator or a seed, shared by every layer's initialisation.
 
     The output is raw logits (N, sizes[-1]); the softmax lives in the loss.
+    ``backward`` fills every parameter's gradient and returns None: the first
+    layer has ``input_grad = False`` (see Linear), as nothing needs the gradient
+    of the data. Set ``model.layers[0].input_grad = True`` to get dX back.
     """
 
     def __init__(
@@ -127,4 +135,5 @@ class MLP(Sequential):
                 layers.append(ReLU())
             layers.append(Linear(fan_in, fan_out, rng=rng))
         super().__init__(*layers)
+        layers[0].input_grad = False  # skip dX of the data: one large product fewer
         self.sizes = tuple(sizes)

@@ -20,8 +20,8 @@ A bad file in the default cache is moved aside (``<name>.corrupt``) and download
 again; a bad file in a folder you chose is never touched: you get an error that names
 it and says what to do.
 
-Command line: ``python -m numpynet.mnist`` downloads/verifies all four files and prints
-their folder; ``python -m numpynet.mnist --manifest`` prints ``MANIFEST`` as JSON (the
+Command line: ``python -m numpynet data`` downloads/verifies all four files and prints
+their folder; ``python -m numpynet data --manifest`` prints ``MANIFEST`` as JSON (the
 committed copy is ``data/manifest.json``).
 """
 
@@ -427,9 +427,9 @@ def load_mnist(
     return X, labels.astype(np.int64)
 
 
-def main(argv: Iterable[str] | None = None) -> None:
-    """``python -m numpynet.mnist [--data-dir DIR] [--manifest]``."""
-    parser = argparse.ArgumentParser(prog="python -m numpynet.mnist", description=__doc__)
+def main(argv: Iterable[str] | None = None, prog: str = "python -m numpynet data") -> None:
+    """``python -m numpynet data [--data-dir DIR] [--manifest]``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--data-dir", help="folder with the files (default: MNIST_DIR/cache)")
     parser.add_argument("--manifest", action="store_true", help="print MANIFEST as JSON")
     args = parser.parse_args(None if argv is None else list(argv))

@@ -106,7 +106,11 @@ class Sequential(Module):
             X = layer.forward(X)
         return X
 
-    def backward(self, dY: np.ndarray) -> np.ndarray:
+    def backward(self, dY: np.ndarray) -> np.ndarray | None:
+        """Back-propagate through every layer; returns the first layer's dX.
+
+        That is None when the first layer skips it (``Linear.input_grad``, as in MLP).
+        """
         for layer in reversed(self.layers):
             dY = layer.backward(dY)
         return dY

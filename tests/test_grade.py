@@ -85,6 +85,25 @@ def test_every_check_ran_for_every_exercise(grader, tmp_path):
     assert {c.visibility for e in result.exercises for c in e.checks} == {"public", "hidden"}
 
 
+def test_sandboxed_grading_agrees_with_the_bug_catalogue(grader, tmp_path):
+    """Through the sandbox, each catalogued bug loses exactly the exercises it should.
+
+    The checks' own catalogue test runs them in-process; this one proves the proxy does
+    not change any verdict (a few bugs, spread over the lessons, keep it quick).
+    """
+    from autograder.examples.bugs import BUGS
+    from autograder.examples.build import apply_bug
+
+    chosen = BUGS[:: max(1, len(BUGS) // 5)]
+    for bug in chosen:
+        submission = copy_reference(tmp_path / bug.name)
+        apply_bug(submission / "numpynet", bug)
+        result = grader.grade(submission)
+        lost = {e.id for e in result.exercises if e.status != "passed"}
+        assert lost == set(bug.loses), bug.name
+        assert all(e.status == "failed" for e in result.exercises if e.id in lost), bug.name
+
+
 @pytest.mark.parametrize(
     "source, status, needle",
     [
@@ -301,6 +320,16 @@ def test_degraded_isolation_is_announced_in_every_report(tmp_path, stubs):
     assert report.table(result).splitlines()[1] == result.isolation
     done = run_cli("grade", str(stubs), "--isolation", "none", "--notebooks", "skip")
     assert "isolation: degraded - isolation disabled by --isolation none" in done.stdout
+
+
+def test_release_and_examples_are_dispatched_to_their_owners(tmp_path):
+    done = run_cli("release", "--help")
+    assert done.returncode == 0 and "--check" in done.stdout  # release's own parser
+    done = run_cli("examples", str(tmp_path / "examples"))
+    assert done.returncode == 0
+    printed = {Path(line).name for line in done.stdout.split()}
+    assert {"reference", "stubs"} <= printed
+    assert all((tmp_path / "examples" / name / "numpynet").is_dir() for name in printed)
 
 
 def test_requiring_bwrap_where_it_is_missing_fails_clearly(tmp_path, stubs):

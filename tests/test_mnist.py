@@ -142,7 +142,7 @@ def test_manifest_copy_matches_the_constant():
     committed = json.loads((ROOT / "data" / "manifest.json").read_text())
     assert committed == mnist.MANIFEST, (
         "data/manifest.json is out of date: regenerate it with "
-        "`cd solutions && python -m numpynet.mnist --manifest > ../data/manifest.json`"
+        "`cd solutions && python -m numpynet data --manifest > ../data/manifest.json`"
     )
 
 
@@ -489,3 +489,11 @@ def test_real_mnist(split, prefix, counts):
 def test_real_mnist_through_mnist_dir(monkeypatch):
     monkeypatch.setenv("MNIST_DIR", str(SHARED))
     assert mnist.ensure_mnist() == SHARED
+
+
+def test_the_package_command_line_forwards_data_to_the_loader(capsys):
+    """`python -m numpynet data --manifest` prints the manifest the loader uses."""
+    from numpynet.cli import main as cli_main
+
+    assert cli_main(["data", "--manifest"]) == 0
+    assert json.loads(capsys.readouterr().out) == mnist.MANIFEST

@@ -45,7 +45,7 @@ def test_curves_show_loss_and_accuracy_for_both_parts(tmp_path: Path) -> None:
     assert loss.get_xlabel() == acc.get_xlabel() == "epoch"
     assert "cross-entropy" in loss.get_ylabel() and loss.get_yscale() == "log"
     assert legend_texts(loss) == ["training", "validation"]
-    assert legend_texts(acc) == ["training", "validation", "test: 94.00%"]
+    assert legend_texts(acc) == ["training", "validation", "test, final: 94.00%"]
     train, val = loss.get_lines()[:2]
     assert list(train.get_xdata()) == [1, 2, 3]
     assert list(val.get_ydata()) == [0.6, 0.3, 0.25]

@@ -507,3 +507,26 @@ def test_bundle_public_tests_import_only_what_ships(released_tree: Path, tmp_pat
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.slow
+def test_unpacked_bundle_runs_its_public_tests(released_tree: Path, tmp_path: Path) -> None:
+    """A student's first run: stubs -> every public test fails as "not started"; with the
+    reference package dropped in, the same tests pass (the bundle is self-sufficient)."""
+    with zipfile.ZipFile(released_tree / "bundle.zip") as archive:
+        archive.extractall(tmp_path)
+    course = tmp_path / "numpynet-course"
+    if not (course / "autograder" / "public").is_dir():
+        pytest.skip("no public tests yet")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "ex2_1"]
+    command += ["autograder/public"]
+    stubs = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
+    assert stubs.returncode == 1, stubs.stdout[-2000:]
+    assert "Exercise 2.1: softmax" in stubs.stdout and " passed" not in stubs.stdout
+    shutil.rmtree(course / "numpynet")
+    shutil.copytree(
+        SOURCE_PACKAGE, course / "numpynet", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    reference = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stdout[-2000:]

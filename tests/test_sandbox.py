@@ -192,6 +192,17 @@ def test_hostile_buffer_specs_are_refused(spec):
             protocol.recv(right, deadline=time.monotonic() + 5)
 
 
+def test_absurdly_nested_messages_are_protocol_errors():
+    text = b'{"body": ' + b"[" * 100_000 + b"]" * 100_000 + b', "buffers": []}'
+    left, right = socket.socketpair()
+    with left, right:
+        threading.Thread(
+            target=lambda: left.sendall(protocol.HEADER.pack(protocol.MAGIC, len(text)) + text)
+        ).start()
+        with pytest.raises(protocol.ProtocolError):
+            protocol.recv(right, deadline=time.monotonic() + 10)
+
+
 def test_recv_honours_its_deadline():
     left, right = socket.socketpair()
     with left, right:
@@ -292,6 +303,12 @@ def fork():
     if pid == 0:
         os._exit(0)
     return pid
+
+def nested(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
 
 def allocate(gigabytes):
     return np.ones(int(gigabytes * 1024**3 // 8)).sum()
@@ -434,6 +451,13 @@ def test_builtin_exceptions_keep_their_type_others_become_remote_errors(remote):
     assert nn.leave_alone(np.ones(2)) == 2.0
 
 
+def test_unsendable_results_are_errors_and_the_worker_lives_on(remote):
+    _, nn = remote
+    with pytest.raises(RecursionError):
+        nn.nested(100_000)
+    assert nn.nested(3) == [[[[]]]]
+
+
 def test_non_data_arguments_cannot_cross(remote):
     _, nn = remote
     with pytest.raises(TypeError, match="cannot be sent"):
@@ -517,6 +541,37 @@ def test_bwrap_hides_the_repository_and_the_reference(remote):
         with pytest.raises(FileNotFoundError):
             nn.read(str(path))  # there, no
     assert "BEGIN" not in nn.read("/grader/worker.py")  # only the two worker files are there
+
+
+@needs_bwrap
+def test_an_installed_copy_of_the_grader_in_site_packages_is_hidden(package_dir, monkeypatch):
+    import shutil
+    import tempfile
+
+    from autograder.sandbox import isolation
+
+    # Not under /tmp: the sandbox's own tmpfs /tmp would hide it whatever the grader does.
+    outside = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    site = outside / "site-packages"
+    (site / "autograder" / "hidden").mkdir(parents=True)
+    (site / "autograder" / "hidden" / "test_secret.py").write_text("SECRET = 1\n")
+    (site / "visible.txt").write_text("site-packages are visible")
+    real = isolation.python_paths
+
+    def paths():
+        executable, folders = real()
+        return executable, [*folders, str(site)]
+
+    monkeypatch.setattr(isolation, "python_paths", paths)
+    try:
+        with Worker(package_dir, BWRAP) as worker:
+            worker.start()
+            nn = connect(worker)
+            assert nn.read(str(site / "visible.txt")) == "site-packages are visible"
+            with pytest.raises(FileNotFoundError):
+                nn.read(str(site / "autograder" / "hidden" / "test_secret.py"))
+    finally:
+        shutil.rmtree(outside)
 
 
 def test_degraded_mode_still_grades_and_says_so(package_dir):

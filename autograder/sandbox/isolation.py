@@ -169,6 +169,11 @@ def worker_command(
     for path in site:
         if not path.startswith(prefix + os.sep):
             argv += ["--ro-bind", path, path]
+    for path in site:
+        # A non-editable install puts the grader (hidden checks included) in site-packages:
+        # cover it with an empty tmpfs. An editable install leaves only a path there.
+        if os.path.isdir(os.path.join(path, "autograder")):
+            argv += ["--tmpfs", os.path.join(path, "autograder")]
     argv += ["--ro-bind", str(submission), "/submission"]
     for name in WORKER_FILES:
         argv += ["--ro-bind", str(HERE / name), f"/grader/{name}"]

@@ -266,8 +266,8 @@ def recv_message(
             header = json.loads(bytes(_recv_exact(sock, length, deadline)))
             specs = header["buffers"]
             body = header["body"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise ProtocolError(f"bad JSON header: {error}") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            raise ProtocolError(f"bad JSON header: {type(error).__name__}") from None
         arrays = []
         total = 0
         for spec in specs:
@@ -290,4 +290,7 @@ def recv_message(
     finally:
         if deadline is not None:
             sock.settimeout(None)
-    return Decoder(arrays, ref).decode(body), arrays
+    try:
+        return Decoder(arrays, ref).decode(body), arrays
+    except RecursionError:  # absurdly nested values: a hostile peer, not data
+        raise ProtocolError("message nested too deeply") from None

@@ -42,60 +42,75 @@ def build_parser() -> argparse.ArgumentParser:
             "images, the test accuracy is measured on the 10,000 test images. Writes "
             "metrics.json, metrics.csv, model.npz and " + ", ".join(FIGURES) + " to --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
     train.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="initial learning rate (default: "
-        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
-        + ")",
+        "--epochs", type=int, default=defaults.epochs, help="passes over the data (%(default)s)"
     )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
-    train.add_argument("--momentum", type=float, default=defaults.momentum, help="SGD only")
+    train.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="images per step (%(default)s)"
+    )
+    lr_defaults = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LR.items())
+    train.add_argument("--lr", type=float, default=None, help=f"initial rate ({lr_defaults})")
+    train.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="(%(default)s)"
+    )
+    train.add_argument(
+        "--momentum", type=float, default=defaults.momentum, help="SGD only (%(default)s)"
+    )
     train.add_argument(
         "--schedule",
         choices=SCHEDULES,
         default=defaults.schedule,
-        help="learning rate per epoch: constant, cosine decay towards 0, or step decay",
+        help="learning rate per epoch: constant, cosine decay towards 0, or step decay "
+        "(%(default)s)",
     )
     train.add_argument(
         "--step-size",
         type=int,
         default=defaults.step_size,
-        help="step schedule: epochs between decays",
+        help="step schedule: epochs between decays (%(default)s)",
     )
     train.add_argument(
-        "--gamma", type=float, default=defaults.gamma, help="step schedule: factor per decay"
+        "--gamma",
+        type=float,
+        default=defaults.gamma,
+        help="step schedule: factor per decay (%(default)s)",
     )
     train.add_argument(
-        "--hidden", type=int, nargs="+", default=list(defaults.hidden), help="hidden layer widths"
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=list(defaults.hidden),
+        help="hidden layer widths (%(default)s)",
     )
     train.add_argument(
         "--seed",
         type=int,
         default=defaults.seed,
-        help="fixes the validation split, initial weights and batch order",
+        help="fixes the validation split, initial weights and batch order (%(default)s)",
     )
     train.add_argument(
         "--val-size",
         type=int,
         default=defaults.val_size,
-        help="training images held out for validation",
+        help="training images held out for validation (%(default)s)",
     )
-    train.add_argument("--out", type=Path, default=Path("runs/train"), help="output folder")
     train.add_argument(
-        "--data-dir",
-        default=None,
-        help="folder with the MNIST files (default: MNIST_DIR, then the cache)",
+        "--out", type=Path, default=Path("runs/train"), help="output folder (%(default)s)"
+    )
+    train.add_argument(
+        "--data-dir", help="folder with the MNIST files (default: MNIST_DIR, then the cache)"
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     # For tests and quick demos: train/test on the first N images only.
     train.add_argument("--limit-train", type=int, default=None, help=argparse.SUPPRESS)
     train.add_argument("--limit-test", type=int, default=None, help=argparse.SUPPRESS)
+    # `data` is numpynet.mnist's own command line, reachable from here too.
+    commands.add_parser(
+        "data",
+        add_help=False,
+        help="find or download MNIST and verify its checksums (see --help)",
+    )
     return parser
 
 
@@ -146,6 +161,12 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:
+        from .mnist import main as data_main
+
+        data_main(argv[1:], prog="python -m numpynet data")
+        return 0
     args = parser.parse_args(argv)
     try:
         return train_command(args, parser)

@@ -109,7 +109,7 @@ def plot_curves(
     ax_acc.yaxis.set_major_formatter(PercentFormatter(decimals=1))
     if test_accuracy is not None:
         ax_acc.axhline(
-            100 * test_accuracy, color="k", ls="--", lw=1, label=f"test: {test_accuracy:.2%}"
+            100 * test_accuracy, color="k", ls="--", lw=1, label=f"test, final: {test_accuracy:.2%}"
         )
     ax_loss.legend()
     ax_acc.legend(loc="lower right")

@@ -1,0 +1,176 @@
+"""``python -m numpynet train``: train the MLP on MNIST and write a run folder.
+
+Run from the course root it trains YOUR package (numpynet/); until every exercise
+it needs is done it stops with a message naming the first missing one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .train import DEFAULT_LR, FIGURES, OPTIMIZERS, SCHEDULES, TrainConfig, load_splits, run
+
+# What a generated stub raises: "Exercise 2.1: softmax - see lessons/02_....ipynb".
+_STUB = re.compile(r"^Exercise (?P<number>[\w.]+): (?P<rest>.*)$", re.DOTALL)
+
+
+def not_implemented_message(error: NotImplementedError) -> str:
+    """A one-line explanation of a stub's NotImplementedError, for the terminal."""
+    text = str(error).strip()
+    match = _STUB.match(text)
+    if match:
+        return f"Exercise {match['number']} not implemented yet: {match['rest']}"
+    return f"Not implemented yet: {text or type(error).__name__}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m numpynet",
+        description="Train the NumPyNet MLP on MNIST.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser(
+        "train",
+        help="train on MNIST, then write metrics, the model and figures",
+        description=(
+            "Train the MLP on MNIST: a validation split is held out of the 60,000 training "
+            "images, the test accuracy is measured on the 10,000 test images. Writes "
+            "metrics.json, metrics.csv, model.npz and " + ", ".join(FIGURES) + " to --out."
+        ),
+    )
+    train.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help="passes over the data (%(default)s)"
+    )
+    train.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="images per step (%(default)s)"
+    )
+    lr_defaults = ", ".join(f"{name} {lr:g}" for name, lr in DEFAULT_LR.items())
+    train.add_argument("--lr", type=float, default=None, help=f"initial rate ({lr_defaults})")
+    train.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=defaults.optimizer, help="(%(default)s)"
+    )
+    train.add_argument(
+        "--momentum", type=float, default=defaults.momentum, help="SGD only (%(default)s)"
+    )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=defaults.schedule,
+        help="learning rate per epoch: constant, cosine decay towards 0, or step decay "
+        "(%(default)s)",
+    )
+    train.add_argument(
+        "--step-size",
+        type=int,
+        default=defaults.step_size,
+        help="step schedule: epochs between decays (%(default)s)",
+    )
+    train.add_argument(
+        "--gamma",
+        type=float,
+        default=defaults.gamma,
+        help="step schedule: factor per decay (%(default)s)",
+    )
+    train.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=list(defaults.hidden),
+        help="hidden layer widths (%(default)s)",
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="fixes the validation split, initial weights and batch order (%(default)s)",
+    )
+    train.add_argument(
+        "--val-size",
+        type=int,
+        default=defaults.val_size,
+        help="training images held out for validation (%(default)s)",
+    )
+    train.add_argument(
+        "--out", type=Path, default=Path("runs/train"), help="output folder (%(default)s)"
+    )
+    train.add_argument(
+        "--data-dir", help="folder with the MNIST files (default: MNIST_DIR, then the cache)"
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    # For tests and quick demos: train/test on the first N images only.
+    train.add_argument("--limit-train", type=int, default=None, help=argparse.SUPPRESS)
+    train.add_argument("--limit-test", type=int, default=None, help=argparse.SUPPRESS)
+    # `data` is numpynet.mnist's own command line, reachable from here too.
+    commands.add_parser(
+        "data",
+        add_help=False,
+        help="find or download MNIST and verify its checksums (see --help)",
+    )
+    return parser
+
+
+def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .mnist import MNISTError, ensure_mnist
+
+    try:
+        config = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            momentum=args.momentum,
+            schedule=args.schedule,
+            step_size=args.step_size,
+            gamma=args.gamma,
+            seed=args.seed,
+            val_size=args.val_size,
+            hidden=tuple(args.hidden),
+            limit_train=args.limit_train,
+            limit_test=args.limit_test,
+        )
+    except ValueError as error:
+        parser.error(str(error))  # exits with status 2
+    try:
+        ensure_mnist(args.data_dir)  # download, or fail clearly, before any work
+        splits = load_splits(config, args.data_dir)
+    except MNISTError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # e.g. --val-size larger than the training set
+        parser.error(str(error))
+    print(
+        f"Training a {'-'.join(map(str, config.sizes))} MLP on {len(splits.X_train):,} images "
+        f"(validation {len(splits.X_val):,}, test {len(splits.X_test):,}): {config}"
+    )
+    result = run(config, args.out, splits=splits, progress=not args.no_progress)
+    last = result.history[-1]
+    print(
+        f"validation accuracy {last['val_acc']:.2%}, "
+        f"TEST accuracy {result.test_acc:.2%} (loss {result.test_loss:.4f}) "
+        f"after {config.epochs} epochs"
+    )
+    print(f"wrote metrics.json, metrics.csv, model.npz and {len(FIGURES)} figures to {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:
+        from .mnist import main as data_main
+
+        data_main(argv[1:], prog="python -m numpynet data")
+        return 0
+    args = parser.parse_args(argv)
+    try:
+        return train_command(args, parser)
+    except NotImplementedError as error:
+        # The student's package is not finished: say which exercise, without a traceback.
+        print(not_implemented_message(error), file=sys.stderr)
+        return 2

@@ -1,0 +1,432 @@
+"""The trainer: everything around ``train_epoch`` that turns the parts into a result.
+
+Nothing here is an exercise. It is the driver you run with ``python -m numpynet train``:
+
+1. load MNIST and hold out a VALIDATION split from the 60,000 training images
+   (random, fixed by the seed), so that choices are never made on the test set;
+2. build the 784-128-10 MLP and its optimiser, then per epoch set the learning rate
+   from the schedule, run ``train_epoch`` (with a progress bar) and ``evaluate`` on
+   the training part and the validation split;
+3. measure the TEST accuracy once, at the end, on the 10,000 test images;
+4. write ``metrics.json``, ``metrics.csv``, ``model.npz`` and the figures.
+
+The defaults (batch 32, RMSProp lr 2e-3, cosine decay over 10 epochs) reach about
+98.1% test accuracy; ``benchmarks/accuracy.py`` measures that over several seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import DataLoader
+from .layers import MLP, Linear
+from .loop import evaluate, train_epoch
+from .loss import CrossEntropyLoss
+from .module import Module
+from .optim import SGD, Optimizer, RMSProp
+
+OPTIMIZERS = ("rmsprop", "sgd")
+SCHEDULES = ("none", "cosine", "step")
+# A learning rate that works for each optimiser when --lr is not given. SGD needs a
+# much larger one: RMSProp divides the gradient by its RMS, SGD does not.
+DEFAULT_LR = {"rmsprop": 2e-3, "sgd": 0.1}
+
+
+@dataclass
+class TrainConfig:
+    """Every choice a training run makes; saved with its metrics.
+
+    Attributes:
+        epochs: passes over the training part.
+        batch_size: samples per optimiser step.
+        lr: the initial learning rate; ``None`` takes ``DEFAULT_LR[optimizer]``.
+        optimizer: "rmsprop" or "sgd".
+        momentum: SGD's momentum (ignored by RMSProp).
+        schedule: how the learning rate changes between epochs, see ``learning_rate``.
+        step_size, gamma: the "step" schedule multiplies the rate by ``gamma`` every
+            ``step_size`` epochs.
+        seed: fixes the validation split, the initial weights and the batch order.
+        val_size: images held out of the 60,000 for validation.
+        hidden: widths of the hidden layers (the course's MLP has one of 128).
+        limit_train, limit_test: use only the first N images (quick tests and demos).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float | None = None
+    optimizer: str = "rmsprop"
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    step_size: int = 3
+    gamma: float = 0.3
+    seed: int = 0
+    val_size: int = 5000
+    hidden: tuple[int, ...] = (128,)
+    limit_train: int | None = None
+    limit_test: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.step_size < 1:
+            raise ValueError("epochs, batch_size and step_size must be at least 1")
+        if self.val_size < 1:
+            raise ValueError(f"val_size must be at least 1, got {self.val_size}")
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.optimizer]
+        self.hidden = tuple(int(h) for h in self.hidden)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths of the MLP, input (784 pixels) first, 10 classes last."""
+        return (784, *self.hidden, 10)
+
+
+@dataclass
+class Splits:
+    """The three data sets of a run. X: float32 (N, 784) in [0, 1]; y: int64 (N,)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` and ``run`` produce.
+
+    Attributes:
+        model: the trained MLP.
+        history: one dict per epoch with keys ``epoch`` (1-based), ``lr``,
+            ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (losses: mean
+            cross-entropy, accuracies in [0, 1], both measured after the epoch) and
+            ``seconds`` (training time of the epoch, evaluation excluded).
+        test_loss, test_acc: on the test set, after the last epoch (``run`` only).
+    """
+
+    model: MLP
+    history: list[dict[str, float]] = field(default_factory=list)
+    test_loss: float | None = None
+    test_acc: float | None = None
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """The learning rate for ``epoch`` (0-based) under ``config.schedule``.
+
+    With base rate r and E epochs:
+        none:   r
+        cosine: r * (1 + cos(pi * epoch / E)) / 2   from r down towards 0
+        step:   r * gamma ** (epoch // step_size)
+    """
+    base = float(config.lr)
+    if config.schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
+    if config.schedule == "step":
+        return base * config.gamma ** (epoch // config.step_size)
+    return base
+
+
+def split_indices(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into training and validation indices at random.
+
+    Returns:
+        (train_idx, val_idx): int64 arrays of sizes n - val_size and val_size,
+        disjoint, together every index once, each sorted; the same for the same seed.
+
+    Raises:
+        ValueError: unless 0 < val_size < n.
+    """
+    if not 0 < val_size < n:
+        raise ValueError(f"val_size must be between 1 and {n - 1}, got {val_size}")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[val_size:]), np.sort(order[:val_size])
+
+
+def make_splits(
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    config: TrainConfig,
+) -> Splits:
+    """Hold out ``config.val_size`` of the training images for validation.
+
+    ``limit_train`` / ``limit_test`` keep only the first N images first.
+    """
+    if config.limit_train is not None:
+        X, y = X[: config.limit_train], y[: config.limit_train]
+    if config.limit_test is not None:
+        X_test, y_test = X_test[: config.limit_test], y_test[: config.limit_test]
+    train_idx, val_idx = split_indices(len(X), config.val_size, config.seed)
+    return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X_test, y_test)
+
+
+def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
+    """RMSProp or SGD (with ``config.momentum``) over the model's parameters."""
+    if config.optimizer == "sgd":
+        return SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    return RMSProp(model.parameters(), lr=config.lr)
+
+
+def predict_logits(model: Module, X: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """The model's logits for every row of ``X`` (N, D): shape (N, K), in chunks."""
+    chunks = [model.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+    return np.concatenate(chunks, axis=0)
+
+
+class _ProgressLoss(CrossEntropyLoss):
+    """The usual loss, which also keeps the epoch's running mean for the progress bar."""
+
+    def __init__(self, bar: Any | None, every: int = 25) -> None:
+        super().__init__()
+        self.bar, self.every = bar, every
+        self.total, self.count, self.calls = 0.0, 0, 0
+
+    @property
+    def running_mean(self) -> float:
+        return self.total / max(self.count, 1)
+
+    def forward(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        loss = super().forward(logits, targets)
+        self.total += loss * len(targets)
+        self.count += len(targets)
+        self.calls += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            # Redrawing the text on every batch would cost more than a small batch.
+            if self.calls % self.every == 0:
+                self.bar.set_postfix(loss=f"{self.running_mean:.4f}", refresh=False)
+        return loss
+
+
+def _progress_bar(total: int, description: str, enabled: bool) -> Any | None:
+    """A tqdm bar counting batches; updated by the loss, closed by the caller."""
+    if not enabled:
+        return None
+    # Plain text bars (not tqdm.auto: without ipywidgets it warns in notebooks).
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="batch", leave=True)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fit(
+    model: MLP,
+    splits: Splits,
+    config: TrainConfig,
+    progress: bool = False,
+) -> TrainResult:
+    """Train ``model`` on ``splits.X_train`` for ``config.epochs`` epochs.
+
+    Before each epoch the optimiser's ``lr`` is set from the schedule; after it,
+    the training part and the validation split are evaluated. The test set is
+    not touched here. ``progress`` shows a bar per epoch on stderr (the command
+    line turns it on).
+
+    Returns:
+        a TrainResult with the model and the per-epoch history (no test figures).
+    """
+    loader = DataLoader(
+        splits.X_train, splits.y_train, config.batch_size, shuffle=True, rng=_rngs(config)[1]
+    )
+    optimizer = make_optimizer(config, model)
+    result = TrainResult(model=model)
+    for epoch in range(config.epochs):
+        optimizer.lr = learning_rate(config, epoch)
+        bar = _progress_bar(len(loader), f"epoch {epoch + 1}/{config.epochs}", progress)
+        loss_fn = _ProgressLoss(bar)
+        start = time.perf_counter()
+        train_epoch(model, loss_fn, optimizer, loader)
+        seconds = time.perf_counter() - start
+        train_loss, train_acc = evaluate(model, splits.X_train, splits.y_train)
+        val_loss, val_acc = evaluate(model, splits.X_val, splits.y_val)
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss_fn.running_mean:.4f}", val_acc=f"{val_acc:.2%}")
+            bar.close()
+        result.history.append(
+            {
+                "epoch": epoch + 1,
+                "lr": optimizer.lr,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "seconds": seconds,
+            }
+        )
+    return result
+
+
+def _rngs(config: TrainConfig) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators (initial weights, batch order), both fixed by the seed."""
+    weights, order = np.random.SeedSequence(config.seed).spawn(2)
+    return np.random.default_rng(weights), np.random.default_rng(order)
+
+
+def build_model(config: TrainConfig) -> MLP:
+    """The MLP of ``config.sizes``, initialised from the seed."""
+    return MLP(config.sizes, rng=_rngs(config)[0])
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_model(model: MLP, path: str | Path) -> Path:
+    """Save an MLP's sizes and weights to an ``.npz`` file (no pickle).
+
+    Keys: ``sizes`` (int64, e.g. [784, 128, 10]) and, for the Linear layer at
+    position i of ``model.layers``, ``layers.{i}.W`` (D, M) and ``layers.{i}.b`` (M,).
+    """
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {"sizes": np.asarray(model.sizes, dtype=np.int64)}
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, Linear):
+            arrays[f"layers.{i}.W"] = layer.W.data
+            arrays[f"layers.{i}.b"] = layer.b.data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def load_model(path: str | Path) -> MLP:
+    """Load an MLP written by ``save_model``; the file is read with ``allow_pickle=False``.
+
+    Raises:
+        ValueError: if a stored array is missing or has the wrong shape.
+    """
+    with np.load(path, allow_pickle=False) as stored:
+        sizes = tuple(int(s) for s in stored["sizes"])
+        model = MLP(sizes, rng=0)  # weights are overwritten below
+        for i, layer in enumerate(model.layers):
+            if not isinstance(layer, Linear):
+                continue
+            for name in ("W", "b"):
+                key = f"layers.{i}.{name}"
+                if key not in stored:
+                    raise ValueError(f"{path}: missing array {key!r}")
+                parameter = getattr(layer, name)
+                value = stored[key]
+                if value.shape != parameter.shape:
+                    raise ValueError(
+                        f"{path}: {key} has shape {value.shape}, expected {parameter.shape}"
+                    )
+                parameter.data = value
+    return model
+
+
+CSV_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+
+
+def write_metrics(result: TrainResult, config: TrainConfig, out: str | Path) -> dict:
+    """Write ``metrics.json`` (everything) and ``metrics.csv`` (one row per epoch).
+
+    Returns:
+        the dict written to ``metrics.json``: ``config``, ``history``, ``test``
+        (``loss``, ``accuracy``), ``seconds_per_epoch`` (mean of the epochs).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = [row["seconds"] for row in result.history]
+    metrics = {
+        "config": asdict(config),
+        "history": result.history,
+        "test": {"loss": result.test_loss, "accuracy": result.test_acc},
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    with open(out / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows({key: row[key] for key in CSV_COLUMNS} for row in result.history)
+    return metrics
+
+
+FIGURES = (
+    "curves.png",
+    "predictions.png",
+    "confusion_matrix.png",
+    "most_confused.png",
+    "first_layer_weights.png",
+)
+
+
+def write_figures(result: TrainResult, splits: Splits, out: str | Path, seed: int = 0) -> list:
+    """Draw the five figures of ``FIGURES`` into ``out``; returns their paths."""
+    from . import plots  # matplotlib is imported only when figures are drawn
+
+    out = Path(out)
+    logits = predict_logits(result.model, splits.X_test)
+    y_pred = logits.argmax(axis=1)
+    # A random sample, not the first images: the grid then shows a fair share of errors.
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(splits.X_test), size=min(20, len(splits.X_test)), replace=False)
+    first = result.model.layers[0]
+    paths = [out / name for name in FIGURES]
+    figures = [
+        plots.plot_curves(result.history, test_accuracy=result.test_acc, path=paths[0]),
+        plots.plot_prediction_grid(
+            splits.X_test[sample], logits[sample], splits.y_test[sample], path=paths[1]
+        ),
+        plots.plot_confusion_matrix(splits.y_test, y_pred, path=paths[2]),
+        plots.plot_most_confused(splits.X_test, logits, splits.y_test, path=paths[3]),
+        plots.plot_first_layer_weights(first.W.data, path=paths[4]),
+    ]
+    del figures  # figures are not attached to pyplot: dropping them frees them
+    return paths
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def load_splits(config: TrainConfig, data_dir: str | Path | None = None) -> Splits:
+    """MNIST's training and test sets, split as ``make_splits`` describes."""
+    from .mnist import load_mnist
+
+    X, y = load_mnist("train", data_dir)
+    X_test, y_test = load_mnist("test", data_dir)
+    return make_splits(X, y, X_test, y_test, config)
+
+
+def run(
+    config: TrainConfig,
+    out: str | Path,
+    splits: Splits | None = None,
+    data_dir: str | Path | None = None,
+    progress: bool = False,
+    figures: bool = True,
+) -> TrainResult:
+    """Train, test, and write metrics, the model and (optionally) the figures to ``out``.
+
+    Args:
+        splits: the data; ``None`` loads MNIST (from ``data_dir`` / ``MNIST_DIR``).
+
+    Files written: metrics.json, metrics.csv, model.npz and ``FIGURES``.
+    """
+    if splits is None:
+        splits = load_splits(config, data_dir)
+    result = fit(build_model(config), splits, config, progress=progress)
+    result.test_loss, result.test_acc = evaluate(result.model, splits.X_test, splits.y_test)
+    out = Path(out)
+    write_metrics(result, config, out)
+    save_model(result.model, out / "model.npz")
+    if figures:
+        write_figures(result, splits, out, seed=config.seed)
+    return result
