@@ -613,3 +613,21 @@ def test_no_worker_processes_are_left_behind(package_dir):
         connect(worker).loop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_python_under_tmp_stays_visible_above_the_private_tmp(monkeypatch, tmp_path):
+    """A virtual environment in /tmp (a CI clone) is bound AFTER the private /tmp tmpfs.
+
+    bubblewrap applies mounts in order: a bind under /tmp placed before ``--tmpfs /tmp``
+    is hidden by it, and the worker then cannot import numpy.
+    """
+    from autograder.sandbox import isolation
+
+    venv_site = "/tmp/ci/main/.venv/lib/python3.11/site-packages"
+    monkeypatch.setattr(isolation, "python_paths", lambda: ("/usr/bin/python3", [venv_site]))
+    argv, _, _ = isolation.worker_command(
+        isolation.Isolation("bwrap", bwrap="bwrap"), tmp_path, 3, tmp_path, isolation.Limits()
+    )
+    tmpfs_at = argv.index("/tmp", argv.index("--tmpfs"))
+    bind_at = argv.index(venv_site)
+    assert tmpfs_at < bind_at, "the site-packages bind is hidden by the private /tmp"

@@ -164,6 +164,9 @@ def worker_command(
     config["cwd"] = "/tmp"
     argv = [isolation.bwrap or "bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     argv += ["--cap-drop", "ALL", "--ro-bind", "/usr", "/usr", *_root_links()]
+    # The private /tmp comes BEFORE the Python binds: a virtual environment that lives
+    # under /tmp (a CI clone, say) must stay visible on top of it.
+    argv += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     prefix = os.path.realpath(sys.base_prefix)
     argv += ["--ro-bind", prefix, prefix]
     for path in site:
@@ -177,7 +180,6 @@ def worker_command(
     argv += ["--ro-bind", str(submission), "/submission"]
     for name in WORKER_FILES:
         argv += ["--ro-bind", str(HERE / name), f"/grader/{name}"]
-    argv += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp"]
     # bwrap's own root is a tmpfs with no size limit: make it read-only once built.
     argv += ["--remount-ro", "/"]
