@@ -36,10 +36,14 @@ class Parameter:
 
     @data.setter
     def data(self, value: np.ndarray) -> None:
+        if value is self._data:
+            return  # `p.data -= step` updated the array in place: nothing changes
         value = np.asarray(value)
         if not np.issubdtype(value.dtype, np.floating):
             value = value.astype(np.float32)
-        if value.shape != self.grad.shape or value.dtype != self.grad.dtype:
+        # Compare with the OLD data, not the grad: a student's float64 grad must stay
+        # visible to the tests rather than be silently reset here.
+        if value.shape != self._data.shape or value.dtype != self._data.dtype:
             self.grad = np.zeros_like(value)
         self._data = value
 

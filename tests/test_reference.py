@@ -364,3 +364,20 @@ def test_evaluate_counts_every_sample():
     assert accuracy == pytest.approx(5 / 7)
     whole = nn.CrossEntropyLoss().forward(X.astype(np.float64), y)
     assert_close(loss, whole, "mean loss over 7 samples in batches of 3", tol=FLOAT32)
+
+
+# ---- Parameter: data and grad stay paired ----------------------------------------------------
+
+
+def test_parameter_reallocates_grad_only_when_data_changes_shape_or_dtype():
+    p = nn.Parameter(np.ones((2, 3)))
+    assert p.data.dtype == np.float64 and p.grad.shape == (2, 3)
+    p.grad += 5.0
+    p.data -= 0.5  # in place through the setter: the gradient is kept
+    assert_close(p.grad, np.full((2, 3), 5.0), "grad after an in-place update")
+    p.grad = p.grad.astype(np.float32)  # a student's mismatched grad stays visible
+    p.data = p.data * 2  # same shape and dtype as before: keep the grad
+    assert p.grad.dtype == np.float32 and p.grad[0, 0] == 5.0
+    p.data = np.zeros((4,), dtype=np.float32)  # a new shape: a fresh zero grad
+    assert p.grad.shape == (4,) and p.grad.dtype == np.float32 and not p.grad.any()
+    assert nn.Parameter(np.arange(3)).data.dtype == np.float32  # integers train as float32
