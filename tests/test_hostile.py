@@ -83,7 +83,11 @@ def test_hostile_submission_gains_nothing_and_breaks_nothing(entry, grader, list
             assert got[exercise.id] == (status, 0.0), exercise.id
     if entry.output:
         assert entry.output in result.output
-    assert "WROTE" not in result.output and "READ the reference" not in result.output
+    # Writing inside the worker's private /tmp is harmless (a checkout under /tmp shows
+    # there as empty folders); what counts is that no real grader file was written.
+    for target in TARGETS:
+        assert f"WROTE {target}" not in result.output, target
+    assert "READ the reference" not in result.output
     assert "CONNECTED" not in result.output
 
     assert tree_digest() == before  # nothing in the repository changed
