@@ -318,10 +318,10 @@ class Suite:
     def reference(self) -> types.ModuleType:
         """The trusted reference numpynet, imported as ``numpynet_reference``."""
         if self._reference is None:
-            from .hidden.conftest import load_reference
+            from .reference import load_reference
 
             self._reference = load_reference(REFERENCE_DIR)
-            # Importing the checks' conftest loads THEIR hypothesis profile: restore ours.
+            # A checks conftest imported earlier may have loaded its own profile: restore ours.
             configure_hypothesis()
         return self._reference
 

@@ -6,9 +6,6 @@ it never collides with the ``numpynet`` under test. The grader provides both its
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -19,28 +16,7 @@ from autograder.public.conftest import (  # noqa: F401  (fixtures and hooks, re-
     pytest_configure,
     pytest_runtest_makereport,
 )
-
-REFERENCE_NAME = "numpynet_reference"
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "solutions" / "numpynet"
-
-
-def load_reference(package_dir: Path = REFERENCE_DIR, name: str = REFERENCE_NAME) -> ModuleType:
-    """Import the package in ``package_dir`` as ``name`` (once; later calls reuse it)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(
-        name, package_dir / "__init__.py", submodule_search_locations=[str(package_dir)]
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the reference from {package_dir}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # before exec: its relative imports look it up
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+from autograder.reference import load_reference
 
 
 @pytest.fixture
