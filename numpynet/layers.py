@@ -89,7 +89,7 @@ class ReLU(Module):
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Return ``max(0, X)``, same shape and dtype as ``X``; ``X`` is not changed.
 
-        Keep what ``backward`` needs (where ``X > 0``).
+        Keep what ``backward`` needs in ``self._mask``: where ``X > 0``, boolean.
         """
         raise NotImplementedError("Exercise 1.3: ReLU forward - see lessons/01_forward_pass.ipynb")
 

@@ -31,6 +31,8 @@ class CrossEntropyLoss:
         Returns:
             the MEAN loss over the batch, a Python float (not the sum: the
             learning rate must not depend on the batch size).
+
+        Keeps ``self._log_probs`` (N, K) and ``self._targets`` (N,) for ``backward``.
         """
         raise NotImplementedError(
             "Exercise 2.4: cross-entropy forward - see lessons/02_softmax_cross_entropy.ipynb"

@@ -97,7 +97,7 @@ class ReLU(Module):
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Return ``max(0, X)``, same shape and dtype as ``X``; ``X`` is not changed.
 
-        Keep what ``backward`` needs (where ``X > 0``).
+        Keep what ``backward`` needs in ``self._mask``: where ``X > 0``, boolean.
         """
         ### BEGIN SOLUTION
         self._mask = X > 0

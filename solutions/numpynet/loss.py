@@ -31,6 +31,8 @@ class CrossEntropyLoss:
         Returns:
             the MEAN loss over the batch, a Python float (not the sum: the
             learning rate must not depend on the batch size).
+
+        Keeps ``self._log_probs`` (N, K) and ``self._targets`` (N,) for ``backward``.
         """
         ### BEGIN SOLUTION
         log_probs = log_softmax(logits, axis=1)
