@@ -8,10 +8,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from data_parallel import ParallelPeer
+from fused_numpy import FusedNumPyNet
 from original_numpynet import OriginalNumPyNet
 from torch_peer import TorchPeer
 
@@ -20,6 +23,10 @@ sys.path.insert(0, str(ROOT / "solutions"))  # the REFERENCE numpynet, not the s
 import numpynet as nn  # noqa: E402
 
 Dataset = tuple[np.ndarray, np.ndarray]
+# Idle time before each timed epoch. OpenBLAS's threads spin for about 0.1 s after
+# their last product before they sleep (and OpenMP's for a while too): without a pause
+# they would take a core from whichever runner comes next.
+SETTLE_SECONDS = 0.3
 
 
 def synthetic_data(n: int, sizes: tuple[int, ...], seed: int) -> Dataset:
@@ -49,11 +56,17 @@ def make_trainers(
     seed: int,
     torch: ModuleType | None,
     runners: list[str],
+    workers: int,
+    cleanup: ExitStack,
 ) -> dict[str, Callable[[], float]]:
     """One zero-argument "train one epoch" callable per runner, all from the same start.
 
-    The reference and PyTorch start from the same weights and see the same batches in
-    the same order (two DataLoaders drawing permutations from the same seed).
+    ``parallel`` and ``fused-parallel`` (data_parallel.py) run on ``workers``
+    processes (skipped with one); ``cleanup`` stops their helper processes when the
+    caller is done with the trainers.
+
+    The reference, PyTorch and the fused loop start from the same weights and see the
+    same batches in the same order (DataLoaders drawing permutations from the same seed).
     """
     model = nn.MLP(sizes, rng=seed)
     initial = [(layer.W.data.copy(), layer.b.data.copy()) for layer in model.layers[::2]]
@@ -61,10 +74,18 @@ def make_trainers(
     optimizer = nn.RMSProp(model.parameters(), **optim)
     batches = nn.DataLoader(X, y, batch_size, shuffle=True, rng=seed)
     trainers = {"reference": lambda: nn.train_epoch(model, loss_fn, optimizer, batches)}
+    for name, kind in (("parallel", "modular"), ("fused-parallel", "fused")):
+        if name in runners and workers > 1 and len(initial) == 2:
+            peer = ParallelPeer(kind, initial, optim, X, y, batch_size, seed, workers)
+            trainers[name] = cleanup.enter_context(peer).train_epoch
     if torch is not None and "pytorch" in runners:
         peer = TorchPeer(torch, initial, **optim)
         peer_batches = nn.DataLoader(X, y, batch_size, shuffle=True, rng=seed)
         trainers["pytorch"] = lambda: peer.train_epoch(peer_batches)
+    if "fused" in runners and len(initial) == 2:
+        fused = FusedNumPyNet(initial, **optim)
+        fused_batches = nn.DataLoader(X, y, batch_size, shuffle=True, rng=seed)
+        trainers["fused"] = lambda: fused.train_epoch(fused_batches)
     if X64 is not None and "original" in runners:
         original = OriginalNumPyNet(sizes, seed=seed, **optim)
         original_rng = np.random.default_rng(seed)
@@ -86,6 +107,7 @@ def time_epochs(
     for repeat in range(repeats + 1):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             loss = trainers[name]()
             elapsed = time.perf_counter() - start

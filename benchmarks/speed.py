@@ -6,6 +6,12 @@ One run times, side by side on the same data and the same batches, at each batch
              MLP, CrossEntropyLoss, RMSProp;
 * pytorch    the same model, weights, optimiser (torch.optim.RMSprop, same lr/alpha/eps)
              and batches (the same numpy arrays, shared through torch.from_numpy), on CPU;
+* fused      the fastest one-process plain-NumPy loop we know (fused_numpy.py: one flat
+             buffer for all parameters, gradients written in place);
+* parallel, fused-parallel
+             the reference's classes, and the fused loop, run data-parallel on --threads
+             processes with one BLAS thread each (data_parallel.py): what keeping every
+             core busy buys (skipped with --threads 1; they need threadpoolctl);
 * original   the loop a student starts from (original_numpynet.py: float64, unscaled init,
              summed loss);
 * floor      the epoch's matrix-multiply FLOPs / the float32 GEMM rate measured now.
@@ -26,6 +32,7 @@ import os
 import platform
 import statistics
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = (784, 128, 10)
 # The course's RMSProp defaults (alpha and eps are PyTorch's; its lr default is 1e-2).
 OPTIM = {"lr": 1e-3, "alpha": 0.99, "eps": 1e-8}
-RUNNERS = ("reference", "pytorch", "original")
+RUNNERS = ("reference", "pytorch", "fused", "parallel", "fused-parallel", "original")
+# Other plain-NumPy ways to train, held to the reference's targets for scale.
+ALTERNATIVES = ("fused", "parallel", "fused-parallel")
 # The speed targets (reference / peer), per batch size: see benchmarks/README.md.
 TARGETS = {
     "reference/pytorch": {32: 0.6, 128: 0.5, 512: 0.8},
@@ -113,10 +122,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name, (X, y) in datasets.items():
             X64 = X.astype(np.float64) if "original" in args.runners else None  # not timed
             for batch_size in args.batch_sizes:
-                trainers = epochs.make_trainers(
-                    X, X64, y, batch_size, SIZES, OPTIM, args.seed, torch, args.runners
-                )
-                times, losses = epochs.time_epochs(trainers, args.repeats)
+                with ExitStack() as cleanup:
+                    trainers = epochs.make_trainers(
+                        X,
+                        X64,
+                        y,
+                        batch_size,
+                        SIZES,
+                        OPTIM,
+                        args.seed,
+                        torch,
+                        args.runners,
+                        args.threads,
+                        cleanup,
+                    )
+                    times, losses = epochs.time_epochs(trainers, args.repeats)
                 timed.append((name, batch_size, len(X), times, losses))
                 print_row(name, batch_size, times)
         gemm += [
@@ -161,11 +181,15 @@ def summarise(
     ratios = {}
     ref = seconds.get("reference")
     if ref is not None:
-        for peer in ("pytorch", "floor"):
+        for peer in ("pytorch", "floor", "fused"):
             if peer in seconds:
                 ratios[f"reference/{peer}"] = ref / seconds[peer]
         if "original" in seconds:
             ratios["original/reference"] = seconds["original"] / ref
+    for runner in ALTERNATIVES:  # the same targets, for what else plain NumPy can do
+        for peer in ("pytorch", "floor"):
+            if runner in seconds and peer in seconds:
+                ratios[f"{runner}/{peer}"] = seconds[runner] / seconds[peer]
     return {
         "data": data,
         "batch_size": batch_size,
@@ -178,8 +202,10 @@ def summarise(
 
 
 def verdict(key: str, batch_size: int, value: float) -> str:
-    target = TARGETS.get(key, {}).get(batch_size)
-    if target is None:
+    """`` (<= 0.5: ok)`` for a targeted ratio; alternatives get the reference's targets."""
+    runner, peer = key.split("/")
+    target = TARGETS.get(f"reference/{peer}", {}).get(batch_size)
+    if target is None or runner not in ("reference", *ALTERNATIVES):
         return ""
     return f" (<= {target}: {'ok' if value <= target else 'MISSED'})"
 
@@ -189,35 +215,39 @@ def print_row(data: str, batch_size: int, times: dict[str, list[float]]) -> None
     print(f"  {data:<9} batch {batch_size:>4}: {seconds} s/epoch", flush=True)
 
 
+def _cells(values: dict[str, float], keys: tuple[str, ...], fmt: str) -> str:
+    return " ".join(format(values[k], fmt) if k in values else f"{'-':>9}" for k in keys)
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
+    columns = ("reference", "pytorch", "original", "floor", *ALTERNATIVES)
+    ratio_names = ("reference/pytorch", "reference/floor", "original/reference")
     head = (
-        f"{'data':<9} {'batch':>5} | {'reference':>9} {'pytorch':>9} {'original':>9} "
-        f"{'floor':>7} | {'ref/torch':>9} {'ref/floor':>9} {'orig/ref':>8}"
+        f"{'data':<9} {'batch':>5} | {' '.join(f'{c[:9]:>9}' for c in columns)} | "
+        f"{'ref/torch':>9} {'ref/floor':>9} {'orig/ref':>9}"
     )
     print("seconds per epoch (median), and ratios\n" + head + "\n" + "-" * len(head))
     for row in results:
         s, r = row["seconds_per_epoch"], row["ratios"]
-        cells = [
-            f"{s[k]:9.3f}" if k in s else f"{'-':>9}" for k in ("reference", "pytorch", "original")
-        ]
-        ratios = [
-            f"{r[k]:9.2f}" if k in r else f"{'-':>9}"
-            for k in ("reference/pytorch", "reference/floor")
-        ]
-        orig = f"{r['original/reference']:8.1f}" if "original/reference" in r else f"{'-':>8}"
         print(
-            f"{row['data']:<9} {row['batch_size']:>5} | {' '.join(cells)} {s['floor']:7.3f} | "
-            f"{' '.join(ratios)} {orig}"
+            f"{row['data']:<9} {row['batch_size']:>5} | {_cells(s, columns, '9.3f')} | "
+            f"{_cells(r, ratio_names, '9.2f')}"
         )
     print("\ntargets:")
-    for key, per_batch in TARGETS.items():
-        for row in results:
-            if key in row["ratios"] and row["batch_size"] in per_batch:
-                value = row["ratios"][key]
-                print(
-                    f"  {row['data']:<9} batch {row['batch_size']:>4} {key:<17} {value:5.2f}"
-                    + verdict(key, row["batch_size"], value)
-                )
+    for runner in ("reference", *ALTERNATIVES):
+        if runner != "reference":
+            if not any(runner in row["seconds_per_epoch"] for row in results):
+                continue
+            print(f"  for scale, {runner} held to the same targets:")
+        for peer in ("pytorch", "floor"):
+            key = f"{runner}/{peer}"
+            for row in results:
+                if key in row["ratios"] and row["batch_size"] in TARGETS[f"reference/{peer}"]:
+                    value = row["ratios"][key]
+                    print(
+                        f"  {row['data']:<9} batch {row['batch_size']:>4} {key:<22} {value:5.2f}"
+                        + verdict(key, row["batch_size"], value)
+                    )
 
 
 def describe_environment(np: Any, torch: Any, n_threads: int | None) -> dict[str, Any]:

@@ -25,6 +25,8 @@ import numpynet as nn  # the reference: tests/conftest.py puts solutions/ first
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
+from data_parallel import ParallelPeer, split  # noqa: E402
+from fused_numpy import FusedNumPyNet  # noqa: E402
 from gemm_floor import epoch_flops  # noqa: E402
 from original_numpynet import OriginalNumPyNet  # noqa: E402
 from torch_peer import TorchPeer  # noqa: E402
@@ -59,7 +61,7 @@ def run_speed(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> 
 
 def test_speed_script_reports_every_runner_and_ratio(tmp_path):
     report = run_speed(tmp_path)
-    runners = {"reference", "original"} | ({"pytorch"} if torch is not None else set())
+    runners = {"reference", "fused", "original"} | ({"pytorch"} if torch is not None else set())
     assert [row["batch_size"] for row in report["results"]] == [32, 64]
     for row in report["results"]:
         seconds = row["seconds_per_epoch"]
@@ -82,6 +84,23 @@ def test_speed_script_reports_every_runner_and_ratio(tmp_path):
         epoch_flops((784, 128, 10), 96) / (report["gemm"]["peak_gflops"] * 1e9)
     )
     assert "ref/torch" in report["stdout"] and "ref/floor" in report["stdout"]
+    # One process (--threads 1): nothing to split, so no data-parallel runner.
+    assert "parallel" not in report["results"][0]["seconds_per_epoch"]
+
+
+def test_speed_script_times_the_data_parallel_peers(tmp_path):
+    report = run_speed(
+        tmp_path, "--threads", "2", "--runners", "reference", "parallel", "fused-parallel"
+    )
+    for row in report["results"]:
+        seconds, ratios = row["seconds_per_epoch"], row["ratios"]
+        assert set(seconds) == {"reference", "parallel", "fused-parallel", "floor"}
+        for runner in ("parallel", "fused-parallel"):
+            assert ratios[f"{runner}/floor"] == pytest.approx(seconds[runner] / seconds["floor"])
+            losses = row["mean_loss_per_epoch"][runner]
+            # The same batches and maths as the reference: the same mean losses.
+            np.testing.assert_allclose(losses, row["mean_loss_per_epoch"]["reference"], rtol=1e-4)
+    assert "fused-parallel held to the same targets" in report["stdout"]
 
 
 def test_speed_script_sets_the_thread_count(tmp_path):
@@ -177,6 +196,79 @@ def test_benchmark_peers_train_alike():
             layer.W.data, linear.weight.detach().numpy().T, rtol=1e-4, atol=1e-5
         )
         np.testing.assert_allclose(layer.b.data, linear.bias.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---- the plain-NumPy alternatives take the reference's steps --------------------------------
+
+
+def small_problem(n: int = 250) -> tuple[np.ndarray, np.ndarray, nn.MLP]:
+    rng = np.random.default_rng(3)
+    X = rng.random((n, 20), dtype=np.float32)
+    return X, rng.integers(0, 4, n), nn.MLP((20, 16, 4), rng=0)
+
+
+def weights_of(model: nn.MLP) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(layer.W.data.copy(), layer.b.data.copy()) for layer in model.layers[::2]]
+
+
+def assert_same_parameters(model: nn.MLP, arrays: list[np.ndarray]) -> None:
+    ours = [a for layer in model.layers[::2] for a in (layer.W.data, layer.b.data)]
+    for mine, theirs in zip(ours, arrays, strict=True):
+        np.testing.assert_allclose(theirs, mine, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_loop_takes_the_reference_steps():
+    X, y, model = small_problem()
+    fused = FusedNumPyNet(weights_of(model), lr=1e-3, alpha=0.99, eps=1e-8)
+    optimizer = nn.RMSProp(model.parameters(), lr=1e-3)
+    ours_batches = nn.DataLoader(X, y, 32, shuffle=True, rng=5)
+    fused_batches = nn.DataLoader(X, y, 32, shuffle=True, rng=5)
+    for _ in range(3):
+        ours = nn.train_epoch(model, nn.CrossEntropyLoss(), optimizer, ours_batches)
+        assert fused.train_epoch(fused_batches) == pytest.approx(ours, rel=1e-5)
+    assert_same_parameters(model, [fused.W1, fused.b1, fused.W2, fused.b2])
+    np.testing.assert_allclose(
+        fused.square_avg, np.concatenate([v.ravel() for v in optimizer.square_avg]), rtol=1e-4
+    )
+
+
+@pytest.mark.parametrize(("kind", "workers"), [("modular", 2), ("fused", 2), ("modular", 3)])
+def test_parallel_peers_take_the_single_process_steps(kind, workers):
+    # Batch 33 over 250 rows: shares of 17 and 16 rows, and a last batch of 19.
+    X, y, model = small_problem()
+    optim = {"lr": 1e-3, "alpha": 0.99, "eps": 1e-8}
+    optimizer = nn.RMSProp(model.parameters(), **optim)
+    batches = nn.DataLoader(X, y, 33, shuffle=True, rng=5)
+    with ParallelPeer(kind, weights_of(model), optim, X, y, 33, seed=5, workers=workers) as peer:
+        for _ in range(2):
+            ours = nn.train_epoch(model, nn.CrossEntropyLoss(), optimizer, batches)
+            assert peer.train_epoch() == pytest.approx(ours, rel=1e-5)
+        assert_same_parameters(model, peer.parameters())
+        helpers = list(peer.processes)
+        assert len(helpers) == workers - 1 and all(p.is_alive() for p in helpers)
+    assert not any(p.is_alive() for p in helpers)  # closing stops every helper
+
+
+def test_parallel_peer_stops_its_helpers_when_training_fails():
+    X, y, model = small_problem(64)
+    y[5] = 9  # no such class among 4: the loss cannot index it
+    optim = {"lr": 1e-3, "alpha": 0.99, "eps": 1e-8}
+    peer = ParallelPeer("modular", weights_of(model), optim, X, y, 32, seed=0, workers=2)
+    helpers = list(peer.processes)
+    # Whichever process meets the bad row first, the error names it (a helper's comes
+    # back with its traceback).
+    with pytest.raises((IndexError, RuntimeError), match="index 9 is out of bounds"):
+        peer.train_epoch()
+    assert peer.processes == [] and not any(p.is_alive() for p in helpers)
+
+
+@given(st.integers(0, 1000), st.integers(1, 9))
+def test_split_covers_the_range_in_near_equal_parts(total, parts):
+    pieces = split(total, parts)
+    assert pieces[0][0] == 0 and pieces[-1][1] == total
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))
+    sizes = [b - a for a, b in pieces]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
 
 
 # ---- the fast paths of the reference keep the maths ----------------------------------------
