@@ -37,10 +37,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 from fused_numpy import FusedNumPyNet
@@ -218,21 +219,6 @@ def _helper(rank: int, world: int, kind: str, shared: _Shared, setup: dict, post
         conn.send(("error", traceback.format_exc()))
 
 
-@contextmanager
-def _one_blas_thread():
-    """Helpers inherit the environment at start: one BLAS thread each."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class ParallelPeer:
     """Train 784-128-10 with RMSProp on ``workers`` processes, this one included.
 
@@ -278,7 +264,8 @@ class ParallelPeer:
         context = mp.get_context("spawn")  # the same on Linux, macOS and Windows
         posts = [[context.Semaphore(0) for _ in range(workers)] for _ in range(workers)]
         self.processes, self.conns = [], []
-        with _one_blas_thread():
+        # Helpers inherit the environment at their start: one BLAS thread each.
+        with patch.dict(os.environ, dict.fromkeys(THREAD_VARIABLES, "1")):
             for rank in range(1, workers):
                 ours, theirs = context.Pipe()
                 process = context.Process(

@@ -5,6 +5,7 @@ Import it only after ``threads.prepare_threads`` (speed.py does): it loads numpy
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -75,7 +76,7 @@ def make_trainers(
     batches = nn.DataLoader(X, y, batch_size, shuffle=True, rng=seed)
     trainers = {"reference": lambda: nn.train_epoch(model, loss_fn, optimizer, batches)}
     for name, kind in (("parallel", "modular"), ("fused-parallel", "fused")):
-        if name in runners and workers > 1 and len(initial) == 2:
+        if name in runners and workers > 1 and len(initial) == 2 and _has_threadpoolctl():
             peer = ParallelPeer(kind, initial, optim, X, y, batch_size, seed, workers)
             trainers[name] = cleanup.enter_context(peer).train_epoch
     if torch is not None and "pytorch" in runners:
@@ -93,8 +94,19 @@ def make_trainers(
     return {name: run for name, run in trainers.items() if name in runners}
 
 
+@functools.cache  # the note is printed once
+def _has_threadpoolctl() -> bool:
+    """The data-parallel peers hold this process's BLAS at one thread through it."""
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        print("NOTE: threadpoolctl is not installed: the data-parallel runners are skipped.")
+        return False
+    return True
+
+
 def time_epochs(
-    trainers: dict[str, Callable[[], float]], repeats: int
+    trainers: dict[str, Callable[[], float]], repeats: int, settle: float = SETTLE_SECONDS
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds and mean loss of ``repeats`` epochs of each trainer, trainers interleaved.
 
@@ -107,7 +119,7 @@ def time_epochs(
     for repeat in range(repeats + 1):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            time.sleep(SETTLE_SECONDS)
+            time.sleep(settle)
             start = time.perf_counter()
             loss = trainers[name]()
             elapsed = time.perf_counter() - start

@@ -80,10 +80,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gemm-seconds", type=float, default=0.25, help="time spent measuring each GEMM shape"
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.3,
+        help="idle seconds before each timed epoch, so that the threads of the runner "
+        "before (OpenBLAS spins ~0.1 s after its last product) do not slow the next",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.samples < 1 or min(args.batch_sizes) < 1:
         parser.error("--repeats, --samples and --batch-sizes must be positive")
+    if args.settle < 0:
+        parser.error("--settle must be >= 0")
     return args
 
 
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         args.threads,
                         cleanup,
                     )
-                    times, losses = epochs.time_epochs(trainers, args.repeats)
+                    times, losses = epochs.time_epochs(trainers, args.repeats, args.settle)
                 timed.append((name, batch_size, len(X), times, losses))
                 print_row(name, batch_size, times)
         gemm += [
@@ -152,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sizes": SIZES,
         "optimizer": {"name": "RMSProp", **OPTIM},
         "repeats": args.repeats,
+        "settle_seconds": args.settle,
         "gemm": {"rates": gemm, "peak_gflops": peak},
         "targets": {key: {str(b): v for b, v in t.items()} for key, t in TARGETS.items()},
         "results": results,

@@ -49,7 +49,7 @@ def run_speed(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> 
     out = tmp_path / "speed.json"
     command = [sys.executable, str(BENCHMARKS / "speed.py"), "--samples", "96", "--repeats", "2"]
     command += ["--batch-sizes", "32", "64", "--data", "synthetic", "--threads", "1"]
-    command += ["--gemm-seconds", "0.005", "--out", str(out), *args]
+    command += ["--gemm-seconds", "0.005", "--settle", "0", "--out", str(out), *args]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT, check=False
     )
@@ -84,6 +84,7 @@ def test_speed_script_reports_every_runner_and_ratio(tmp_path):
         epoch_flops((784, 128, 10), 96) / (report["gemm"]["peak_gflops"] * 1e9)
     )
     assert "ref/torch" in report["stdout"] and "ref/floor" in report["stdout"]
+    assert report["settle_seconds"] == 0.0
     # One process (--threads 1): nothing to split, so no data-parallel runner.
     assert "parallel" not in report["results"][0]["seconds_per_epoch"]
 
@@ -126,6 +127,27 @@ def test_speed_script_runs_without_torch(tmp_path):
         assert "pytorch" not in row["seconds_per_epoch"]
         assert "reference/pytorch" not in row["ratios"]
         assert {"reference", "original", "floor"} <= set(row["seconds_per_epoch"])
+
+
+def test_rmsprop_variants_script_prints_every_variant_as_a_ratio():
+    command = [sys.executable, str(BENCHMARKS / "rmsprop_variants.py"), "--steps", "3"]
+    result = subprocess.run(
+        [*command, "--threads", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for variant in ("nine passes", "sqrt only", "chunks 8", "two threads"):
+        assert variant in result.stdout and f"{variant} (after a product)" in result.stdout
+    assert "1.00 x nine passes" in result.stdout
+
+
+def test_speed_script_skips_the_data_parallel_peers_without_threadpoolctl(tmp_path):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "threadpoolctl.py").write_text("raise ImportError('no threadpoolctl here')\n")
+    env = {**os.environ, "PYTHONPATH": str(fake)}
+    report = run_speed(tmp_path, "--threads", "2", "--runners", "reference", "parallel", env=env)
+    assert "data-parallel runners are skipped" in report["stdout"]
+    assert all(set(row["seconds_per_epoch"]) == {"reference", "floor"} for row in report["results"])
 
 
 def test_epoch_flops_counts_five_products_not_six():
