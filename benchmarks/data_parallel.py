@@ -36,9 +36,9 @@ import multiprocessing as mp
 import os
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -264,6 +264,8 @@ class ParallelPeer:
         context = mp.get_context("spawn")  # the same on Linux, macOS and Windows
         posts = [[context.Semaphore(0) for _ in range(workers)] for _ in range(workers)]
         self.processes, self.conns = [], []
+        # Messages read from a helper while waiting for another one, kept in order.
+        self.inboxes: list[deque[tuple[str, Any]]] = []
         # Helpers inherit the environment at their start: one BLAS thread each.
         with patch.dict(os.environ, dict.fromkeys(THREAD_VARIABLES, "1")):
             for rank in range(1, workers):
@@ -278,11 +280,12 @@ class ParallelPeer:
                 theirs.close()
                 self.processes.append(process)
                 self.conns.append(ours)
+                self.inboxes.append(deque())
         try:
             self.replica = _Replica(shared, 0, workers, kind, setup)
             self.barrier = _Barrier(posts, 0, self._check_helpers)
-            for conn in self.conns:
-                self._receive(conn, "ready")
+            for index in range(len(self.conns)):
+                self._receive(index, "ready")
         except BaseException:
             self.close()
             raise
@@ -296,8 +299,8 @@ class ParallelPeer:
                 for conn in self.conns:
                     conn.send(("epoch", (rows, self.batch_size)))
                 total = self.replica.run_epoch(rows, self.batch_size, self.barrier)
-                for conn in self.conns:
-                    total += self._receive(conn, "done")
+                for index in range(len(self.conns)):
+                    total += self._receive(index, "done")
         except BaseException:
             self.close()
             raise
@@ -331,7 +334,7 @@ class ParallelPeer:
                 process.join()
         for conn in self.conns:
             conn.close()
-        self.processes, self.conns = [], []
+        self.processes, self.conns, self.inboxes = [], [], []
 
     def __enter__(self) -> ParallelPeer:
         return self
@@ -339,18 +342,28 @@ class ParallelPeer:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _receive(self, conn: Connection, expected: str) -> Any:
-        while not conn.poll(_POLL_SECONDS):
-            self._check_helpers()
-        message, payload = conn.recv()
+    def _receive(self, index: int, expected: str) -> Any:
+        """The next message of helper ``index``, which must be ``expected``."""
+        inbox = self.inboxes[index]
+        while not inbox:
+            self._check_helpers(wait=(index, _POLL_SECONDS))
+        message, payload = inbox.popleft()
         if message != expected:
-            raise RuntimeError(f"a data-parallel helper failed:\n{payload}")
+            raise RuntimeError(f"a data-parallel helper said {message!r}, not {expected!r}")
         return payload
 
-    def _check_helpers(self) -> None:
-        for process, conn in zip(self.processes, self.conns, strict=True):
-            if conn.poll():
+    def _check_helpers(self, wait: tuple[int, float] | None = None) -> None:
+        """Read what the helpers sent (into their inboxes); raise if one failed or died.
+
+        ``wait=(index, seconds)`` first waits that long for a message from that helper.
+        """
+        if wait is not None:
+            self.conns[wait[0]].poll(wait[1])
+        for process, conn, inbox in zip(self.processes, self.conns, self.inboxes, strict=True):
+            while conn.poll():
                 message, payload = conn.recv()
-                raise RuntimeError(f"a data-parallel helper failed:\n{payload}")
+                if message == "error":
+                    raise RuntimeError(f"a data-parallel helper failed:\n{payload}")
+                inbox.append((message, payload))
             if not process.is_alive():
                 raise RuntimeError(f"a data-parallel helper died (exit code {process.exitcode})")

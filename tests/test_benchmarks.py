@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,27 @@ def test_parallel_peer_stops_its_helpers_when_training_fails():
     with pytest.raises((IndexError, RuntimeError), match="index 9 is out of bounds"):
         peer.train_epoch()
     assert peer.processes == [] and not any(p.is_alive() for p in helpers)
+
+
+def test_parallel_peer_keeps_a_message_that_comes_while_it_waits_for_another_helper():
+    # Helper 2 is ready before helper 1: waiting for helper 1 must not take helper 2's
+    # message for a failure (the first CI run of this code met exactly that).
+    import multiprocessing
+    import threading
+    from types import SimpleNamespace
+
+    pipes = [multiprocessing.Pipe() for _ in range(2)]
+    peer = ParallelPeer.__new__(ParallelPeer)
+    peer.processes = [SimpleNamespace(is_alive=lambda: True, exitcode=None)] * 2
+    peer.conns = [ours for ours, _ in pipes]
+    peer.inboxes = [deque(), deque()]
+    pipes[1][1].send(("ready", None))
+    threading.Timer(0.2, pipes[0][1].send, [("ready", "first")]).start()
+    assert peer._receive(0, "ready") == "first"
+    assert peer._receive(1, "ready") is None
+    pipes[0][1].send(("error", "Traceback: boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        peer._receive(0, "done")
 
 
 @given(st.integers(0, 1000), st.integers(1, 9))
