@@ -44,10 +44,9 @@ from typing import Any
 from unittest.mock import patch
 
 import numpy as np
-from fused_numpy import FusedNumPyNet
+from fused_numpy import FusedNumPyNet, flat_views
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("modular", "fused")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Waiting for the other processes: spin (they are usually microseconds away), then block
 # with a timeout and check that they are still alive.
@@ -108,52 +107,17 @@ class _Barrier:
 
 
 class _Replica:
-    """One process's part: a model whose arrays are views of the shared vectors."""
+    """One process's part: its share of each batch, its slice of the parameter vector.
 
-    def __init__(self, shared: _Shared, rank: int, world: int, kind: str, setup: dict) -> None:
+    Subclasses say how the share's gradient is written into this process's gradient
+    vector (``gradient``) and how the slice is updated (``update``).
+    """
+
+    def __init__(self, shared: _Shared, rank: int, world: int, setup: dict) -> None:
         self.rank, self.world = rank, world
         self.X, self.y, self.order = shared["X"], shared["y"], shared["order"]
         self.grads = shared["grads"]
         self.lo, self.hi = split(len(shared["params"]), world)[rank]
-        weights, optim = setup["weights"], setup["optim"]
-        if kind == "fused":
-            self.fused = FusedNumPyNet(
-                weights,
-                **optim,
-                buffers=(
-                    shared["params"],
-                    self.grads[rank],
-                    shared["square_avg"],
-                    shared["scratch"],
-                ),
-            )
-        else:
-            self._modular(shared, weights, optim)
-        self.kind = kind
-
-    def _modular(self, shared: _Shared, weights: Any, optim: dict) -> None:
-        if str(ROOT / "solutions") not in sys.path:  # the reference, as epochs.py loads it
-            sys.path.insert(0, str(ROOT / "solutions"))
-        import numpynet as nn
-
-        sizes = (weights[0][0].shape[0], *(W.shape[1] for W, _ in weights))
-        self.model = nn.MLP(sizes, rng=0)
-        self.loss_fn = nn.CrossEntropyLoss()
-        flat, grad = shared["params"], self.grads[self.rank]
-        offset = 0
-        for layer, (W, b) in zip(self.model.layers[::2], weights, strict=True):
-            for p, value in ((layer.W, W), (layer.b, b)):
-                view = flat[offset : offset + value.size].reshape(value.shape)
-                if self.rank == 0:
-                    view[...] = value
-                p.data = view
-                p.grad = grad[offset : offset + value.size].reshape(value.shape)
-                offset += value.size
-        piece = nn.Parameter(np.zeros(1, np.float32))
-        piece.data, piece.grad = flat[self.lo : self.hi], grad[self.lo : self.hi]
-        self.optimizer = nn.RMSProp([piece], **optim)
-        self.optimizer.square_avg = [shared["square_avg"][self.lo : self.hi]]
-        self.optimizer.scratch = [shared["scratch"][self.lo : self.hi]]
 
     def run_epoch(self, rows: int, batch_size: int, barrier: _Barrier) -> float:
         """Train on ``order[:rows]`` in batches; returns this process's summed loss."""
@@ -173,11 +137,37 @@ class _Replica:
         return total
 
     def gradient(self, X: np.ndarray, y: np.ndarray, batch: int) -> float:
-        if self.kind == "fused":
-            if not len(y):
-                self.fused.grads.fill(0)
-                return 0.0
-            return self.fused.gradients(X, y, batch)
+        """Write the gradient of ``(summed loss of these rows) / batch``; the loss sum."""
+        raise NotImplementedError
+
+    def update(self) -> None:
+        raise NotImplementedError
+
+
+class _ModularReplica(_Replica):
+    """The reference's MLP, loss and RMSProp, every array a view of the shared vectors."""
+
+    def __init__(self, shared: _Shared, rank: int, world: int, setup: dict) -> None:
+        super().__init__(shared, rank, world, setup)
+        if str(ROOT / "solutions") not in sys.path:  # the reference, as epochs.py loads it
+            sys.path.insert(0, str(ROOT / "solutions"))
+        import numpynet as nn
+
+        shapes = setup["shapes"]
+        self.model = nn.MLP((shapes[0][0], *(shape[1] for shape in shapes[::2])), rng=0)
+        self.loss_fn = nn.CrossEntropyLoss()
+        params = self.model.parameters()  # W1, b1, W2, b2: the layout of the flat vector
+        grad = self.grads[rank]
+        views = zip(flat_views(shared["params"], shapes), flat_views(grad, shapes), strict=True)
+        for p, (data, g) in zip(params, views, strict=True):
+            p.data, p.grad = data, g
+        piece = nn.Parameter(np.zeros(1, np.float32))
+        piece.data, piece.grad = shared["params"][self.lo : self.hi], grad[self.lo : self.hi]
+        self.optimizer = nn.RMSProp([piece], **setup["optim"])
+        self.optimizer.square_avg = [shared["square_avg"][self.lo : self.hi]]
+        self.optimizer.scratch = [shared["scratch"][self.lo : self.hi]]
+
+    def gradient(self, X: np.ndarray, y: np.ndarray, batch: int) -> float:
         self.grads[self.rank].fill(0)  # zero_grad of every parameter at once
         if not len(y):
             return 0.0
@@ -188,10 +178,28 @@ class _Replica:
         return loss
 
     def update(self) -> None:
-        if self.kind == "fused":
-            self.fused.update(self.lo, self.hi)
-        else:
-            self.optimizer.step()
+        self.optimizer.step()
+
+
+class _FusedReplica(_Replica):
+    """FusedNumPyNet's forward, backward and update, living in the shared vectors."""
+
+    def __init__(self, shared: _Shared, rank: int, world: int, setup: dict) -> None:
+        super().__init__(shared, rank, world, setup)
+        buffers = (shared["params"], self.grads[rank], shared["square_avg"], shared["scratch"])
+        self.fused = FusedNumPyNet(setup["weights"], **setup["optim"], buffers=buffers)
+
+    def gradient(self, X: np.ndarray, y: np.ndarray, batch: int) -> float:
+        if not len(y):
+            self.fused.grads.fill(0)
+            return 0.0
+        return self.fused.gradients(X, y, batch)
+
+    def update(self) -> None:
+        self.fused.update(self.lo, self.hi)
+
+
+REPLICAS = {"modular": _ModularReplica, "fused": _FusedReplica}
 
 
 def _helper(rank: int, world: int, kind: str, shared: _Shared, setup: dict, posts, conn) -> None:
@@ -203,7 +211,7 @@ def _helper(rank: int, world: int, kind: str, shared: _Shared, setup: dict, post
             raise SystemExit  # rank 0 is gone, or stopped mid-epoch after a failure
 
     try:
-        replica = _Replica(shared, rank, world, kind, setup)
+        replica = REPLICAS[kind](shared, rank, world, setup)
         barrier = _Barrier(posts, rank, alive)
         conn.send(("ready", None))
         while True:
@@ -230,7 +238,7 @@ class ParallelPeer:
         batch_size, seed: batches as ``DataLoader(X, y, batch_size, True, rng=seed)``.
         workers: processes (>= 2; with one there is nothing to split).
 
-    Needs threadpoolctl (the bench extra) to hold rank 0's BLAS at one thread.
+    Needs threadpoolctl (the dev extra) to hold rank 0's BLAS at one thread.
     Use as a context manager, or call ``close``.
     """
 
@@ -247,20 +255,24 @@ class ParallelPeer:
     ) -> None:
         from threadpoolctl import threadpool_limits  # fails early when missing
 
-        if kind not in KINDS or workers < 2:
-            raise ValueError(f"kind must be one of {KINDS} and workers >= 2")
+        if kind not in REPLICAS or workers < 2:
+            raise ValueError(f"kind must be one of {tuple(REPLICAS)} and workers >= 2")
         self.limits = threadpool_limits
         self.batch_size, self.rng = batch_size, np.random.default_rng(seed)
-        size = sum(W.size + b.size for W, b in weights)
+        arrays = [array for pair in weights for array in pair]  # W1, b1, W2, b2
+        self.shapes = [array.shape for array in arrays]
         self.shared = shared = _Shared()
-        shared.new("params", (size,), np.float32)
+        shared.new("params", (sum(a.size for a in arrays),), np.float32)[:] = np.concatenate(
+            [array.ravel() for array in arrays]
+        )
+        size = len(shared["params"])
         shared.new("grads", (workers, size), np.float32)
         shared.new("square_avg", (size,), np.float32)
         shared.new("scratch", (size,), np.float32)
         shared.new("X", X.shape, X.dtype)[...] = X
         shared.new("y", y.shape, y.dtype)[...] = y
         shared.new("order", (len(X),), np.int64)
-        setup = {"weights": [(W.copy(), b.copy()) for W, b in weights], "optim": dict(optim)}
+        setup = {"weights": list(weights), "shapes": self.shapes, "optim": dict(optim)}
         context = mp.get_context("spawn")  # the same on Linux, macOS and Windows
         posts = [[context.Semaphore(0) for _ in range(workers)] for _ in range(workers)]
         self.processes, self.conns = [], []
@@ -282,7 +294,7 @@ class ParallelPeer:
                 self.conns.append(ours)
                 self.inboxes.append(deque())
         try:
-            self.replica = _Replica(shared, 0, workers, kind, setup)
+            self.replica = REPLICAS[kind](shared, 0, workers, setup)
             self.barrier = _Barrier(posts, 0, self._check_helpers)
             for index in range(len(self.conns)):
                 self._receive(index, "ready")
@@ -308,19 +320,7 @@ class ParallelPeer:
 
     def parameters(self) -> list[np.ndarray]:
         """``[W1, b1, W2, b2]``: copies of the current values."""
-        flat, arrays, offset = self.shared["params"], [], 0
-        for W, b in self.replica_shapes():
-            for shape in (W, b):
-                n = int(np.prod(shape))
-                arrays.append(flat[offset : offset + n].reshape(shape).copy())
-                offset += n
-        return arrays
-
-    def replica_shapes(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-        if self.replica.kind == "fused":
-            f = self.replica.fused
-            return [(f.W1.shape, f.b1.shape), (f.W2.shape, f.b2.shape)]
-        return [(layer.W.shape, layer.b.shape) for layer in self.replica.model.layers[::2]]
+        return [view.copy() for view in flat_views(self.shared["params"], self.shapes)]
 
     def close(self) -> None:
         """Stop the helpers (idempotent)."""

@@ -24,10 +24,6 @@ sys.path.insert(0, str(ROOT / "solutions"))  # the REFERENCE numpynet, not the s
 import numpynet as nn  # noqa: E402
 
 Dataset = tuple[np.ndarray, np.ndarray]
-# Idle time before each timed epoch. OpenBLAS's threads spin for about 0.1 s after
-# their last product before they sleep (and OpenMP's for a while too): without a pause
-# they would take a core from whichever runner comes next.
-SETTLE_SECONDS = 0.3
 
 
 def synthetic_data(n: int, sizes: tuple[int, ...], seed: int) -> Dataset:
@@ -106,12 +102,13 @@ def _has_threadpoolctl() -> bool:
 
 
 def time_epochs(
-    trainers: dict[str, Callable[[], float]], repeats: int, settle: float = SETTLE_SECONDS
+    trainers: dict[str, Callable[[], float]], repeats: int, settle: float
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds and mean loss of ``repeats`` epochs of each trainer, trainers interleaved.
 
     One untimed epoch each first (threads started, caches and pages warm). The order
-    rotates every round so that slow drifts of a shared machine hit every trainer alike.
+    rotates every round so that slow drifts of a shared machine hit every trainer alike,
+    and each epoch starts after ``settle`` idle seconds (speed.py's SETTLE_SECONDS says why).
     """
     names = list(trainers)
     times: dict[str, list[float]] = {name: [] for name in names}

@@ -47,22 +47,15 @@ class FusedNumPyNet:
     ) -> None:
         if len(weights) != 2:
             raise ValueError("the fused loop is written for exactly one hidden layer")
-        (W1, b1), (W2, b2) = weights
-        shapes = [W1.shape, b1.shape, W2.shape, b2.shape]
-        sizes = [int(np.prod(shape)) for shape in shapes]
+        arrays = [array for pair in weights for array in pair]  # W1, b1, W2, b2
+        shapes = [array.shape for array in arrays]
         if buffers is None:
-            total = sum(sizes)
-            buffers = tuple(np.zeros(total, np.float32) for _ in range(4))
+            size = sum(array.size for array in arrays)
+            buffers = tuple(np.zeros(size, np.float32) for _ in range(4))
         self.params, self.grads, self.square_avg, self.scratch = buffers
-        bounds = np.cumsum([0, *sizes])
-        views = [
-            (self.params[a:b].reshape(shape), self.grads[a:b].reshape(shape))
-            for a, b, shape in zip(bounds[:-1], bounds[1:], shapes, strict=True)
-        ]
-        (self.W1, self.gW1), (self.b1, self.gb1), (self.W2, self.gW2), (self.b2, self.gb2) = views
-        for view, source in zip(
-            (self.W1, self.b1, self.W2, self.b2), (W1, b1, W2, b2), strict=True
-        ):
+        self.W1, self.b1, self.W2, self.b2 = flat_views(self.params, shapes)
+        self.gW1, self.gb1, self.gW2, self.gb2 = flat_views(self.grads, shapes)
+        for view, source in zip((self.W1, self.b1, self.W2, self.b2), arrays, strict=True):
             view[...] = source
         self.lr, self.alpha, self.eps = lr, alpha, eps
         self._rows = np.arange(0)
@@ -112,13 +105,46 @@ class FusedNumPyNet:
 
     def update(self, lo: int, hi: int) -> None:
         """RMSProp on the entries ``[lo, hi)`` of the flat parameter vector (9 passes)."""
-        g, v, tmp = self.grads[lo:hi], self.square_avg[lo:hi], self.scratch[lo:hi]
-        v *= self.alpha
-        np.square(g, out=tmp)
-        tmp *= 1.0 - self.alpha
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += self.eps
-        np.divide(g, tmp, out=tmp)
-        tmp *= self.lr
-        self.params[lo:hi] -= tmp
+        rmsprop_passes(
+            self.grads[lo:hi],
+            self.square_avg[lo:hi],
+            self.params[lo:hi],
+            self.scratch[lo:hi],
+            self.lr,
+            self.alpha,
+            self.eps,
+        )
+
+
+def flat_views(flat: np.ndarray, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Consecutive views of the 1-D ``flat`` with these shapes, in order."""
+    bounds = np.cumsum([0, *(int(np.prod(shape)) for shape in shapes)])
+    return [
+        flat[a:b].reshape(shape)
+        for a, b, shape in zip(bounds[:-1], bounds[1:], shapes, strict=True)
+    ]
+
+
+def rmsprop_passes(
+    g: np.ndarray,
+    v: np.ndarray,
+    p: np.ndarray,
+    tmp: np.ndarray,
+    lr: float,
+    alpha: float,
+    eps: float,
+) -> None:
+    """PyTorch's RMSProp step on ``p`` in nine in-place passes, as the reference's step.
+
+    ``v`` (the running mean square) and ``p`` are updated; ``tmp`` is scratch of the
+    same shape; ``g`` is only read.
+    """
+    v *= alpha
+    np.square(g, out=tmp)
+    tmp *= 1.0 - alpha
+    v += tmp  # v = alpha * v + (1 - alpha) * g**2
+    np.sqrt(v, out=tmp)
+    tmp += eps
+    np.divide(g, tmp, out=tmp)
+    tmp *= lr
+    p -= tmp  # p -= lr * g / (sqrt(v) + eps)

@@ -1,8 +1,9 @@
 """Ways to run RMSProp's update of W1 (784 x 128 float32), timed against numpy's nine passes.
 
 The reference's ``RMSProp.step`` makes nine in-place passes over each parameter on one
-core. This script times, in one run and as ratios to those nine passes, the ideas for
-doing better that benchmarks/README.md reports as tried and dropped:
+core (``fused_numpy.rmsprop_passes``, timed here, makes the same nine). This script
+times, in one run and as ratios to those nine passes, the ideas for doing better that
+benchmarks/README.md reports as tried and dropped:
 
 * ``sqrt only``      the one pass ``np.sqrt`` takes (what the hardware's float32 square
                      root costs: about a third of the update);
@@ -29,21 +30,6 @@ import threads  # stdlib only; must configure the thread pools before numpy load
 ALPHA, LR, EPS = 0.99, 1e-3, 1e-8
 
 
-def nine_passes(g, v, p, tmp) -> None:  # noqa: ANN001 - numpy arrays (loaded later)
-    """The reference's update, as in solutions/numpynet/optim.py."""
-    import numpy as np
-
-    v *= ALPHA
-    np.multiply(g, g, out=tmp)
-    tmp *= 1.0 - ALPHA
-    v += tmp
-    np.sqrt(v, out=tmp)
-    tmp += EPS
-    np.divide(g, tmp, out=tmp)
-    tmp *= LR
-    p -= tmp
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
@@ -51,6 +37,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     threads.prepare_threads(args.threads)
     import numpy as np
+    from fused_numpy import rmsprop_passes  # numpy loads only now
+
+    def nine_passes(g, v, p, tmp) -> None:  # noqa: ANN001 - numpy arrays
+        rmsprop_passes(g, v, p, tmp, LR, ALPHA, EPS)
 
     rng = np.random.default_rng(0)
     n = 784 * 128

@@ -43,6 +43,10 @@ SIZES = (784, 128, 10)
 # The course's RMSProp defaults (alpha and eps are PyTorch's; its lr default is 1e-2).
 OPTIM = {"lr": 1e-3, "alpha": 0.99, "eps": 1e-8}
 RUNNERS = ("reference", "pytorch", "fused", "parallel", "fused-parallel", "original")
+# Idle seconds before each timed epoch. OpenBLAS's threads spin for about 0.1 s after
+# their last product before they sleep (and OpenMP's for a while too): without a pause
+# they would take a core from whichever runner comes next.
+SETTLE_SECONDS = 0.3
 # Other plain-NumPy ways to train, held to the reference's targets for scale.
 ALTERNATIVES = ("fused", "parallel", "fused-parallel")
 # The speed targets (reference / peer), per batch size: see benchmarks/README.md.
@@ -83,9 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--settle",
         type=float,
-        default=0.3,
-        help="idle seconds before each timed epoch, so that the threads of the runner "
-        "before (OpenBLAS spins ~0.1 s after its last product) do not slow the next",
+        default=SETTLE_SECONDS,
+        help="idle seconds before each timed epoch (see SETTLE_SECONDS)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     args = parser.parse_args(argv)
@@ -189,17 +192,14 @@ def summarise(
     seconds = {name: statistics.median(t) for name, t in times.items()}
     seconds["floor"] = floor_s
     ratios = {}
-    ref = seconds.get("reference")
-    if ref is not None:
-        for peer in ("pytorch", "floor", "fused"):
-            if peer in seconds:
-                ratios[f"reference/{peer}"] = ref / seconds[peer]
-        if "original" in seconds:
-            ratios["original/reference"] = seconds["original"] / ref
-    for runner in ALTERNATIVES:  # the same targets, for what else plain NumPy can do
+    # The targeted ratios, for the reference and (for scale) each plain-NumPy alternative.
+    for runner in ("reference", *ALTERNATIVES):
         for peer in ("pytorch", "floor"):
             if runner in seconds and peer in seconds:
                 ratios[f"{runner}/{peer}"] = seconds[runner] / seconds[peer]
+    for slower, faster in (("reference", "fused"), ("original", "reference")):
+        if slower in seconds and faster in seconds:
+            ratios[f"{slower}/{faster}"] = seconds[slower] / seconds[faster]
     return {
         "data": data,
         "batch_size": batch_size,
@@ -213,9 +213,9 @@ def summarise(
 
 def verdict(key: str, batch_size: int, value: float) -> str:
     """`` (<= 0.5: ok)`` for a targeted ratio; alternatives get the reference's targets."""
-    runner, peer = key.split("/")
+    peer = key.split("/")[1]
     target = TARGETS.get(f"reference/{peer}", {}).get(batch_size)
-    if target is None or runner not in ("reference", *ALTERNATIVES):
+    if target is None:
         return ""
     return f" (<= {target}: {'ok' if value <= target else 'MISSED'})"
 
