@@ -16,8 +16,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import report
-from .grade import DEFAULT_TIMEOUT, Grader, SubmissionResult, submissions_in, summarise
+from . import gradebook, report
+from .grade import (
+    DEFAULT_TIMEOUT,
+    Grader,
+    SubmissionResult,
+    fingerprint,
+    submissions_in,
+    summarise,
+)
 from .sandbox import Limits, choose
 from .sandbox.isolation import MODES
 
@@ -43,7 +50,8 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
         "--notebooks",
         choices=("auto", "skip", "always"),
         default="auto",
-        help="grade lessons/*.ipynb with nbgrader: auto = when the submission has them",
+        help="grade lessons/*.ipynb (answer cells sandboxed, tests trusted): auto = when the "
+        "submission has them, always = a missing notebook scores 0",
     )
 
 
@@ -63,7 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     many = sub.add_parser("grade-all", help="grade every subfolder of FOLDER in parallel")
     many.add_argument("folder", type=Path)
     many.add_argument("--jobs", type=int, default=2, help="grading processes (default 2)")
-    many.add_argument("--out", type=Path, required=True, help="class CSV and per-student reports")
+    many.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="class CSV, per-student reports and the nbgrader course (kept across runs)",
+    )
+    many.add_argument("--force", action="store_true", help="regrade every student, changed or not")
     _grading_options(many)
 
     # Listed for --help; main() hands `release ...` to autograder.release.main untouched.
@@ -131,39 +145,90 @@ def grade_all(
     limits: Limits | None = None,
     notebooks: str = "auto",
     progress: bool = True,
+    force: bool = False,
 ) -> list[SubmissionResult]:
-    """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``."""
+    """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
+
+    Resumable: a student whose submission and grader are unchanged since their report in
+    ``out`` was written is not graded again (``force`` regrades everyone). Notebook results
+    go into the nbgrader course kept in ``out/nbgrader``, and hand-given points are read
+    back from it on every run.
+    """
     from tqdm import tqdm
 
     limits = limits or Limits()
     chosen = choose(isolation)  # fail early for --isolation bwrap; the same choice everywhere
     mode = "bwrap" if not chosen.degraded else "none" if isolation == "none" else isolation
     paths = submissions_in(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    course = None
+    if notebooks != "skip":
+        try:
+            course = gradebook.ensure_course(gradebook.course_folder(out))
+        except gradebook.CourseMismatch as error:
+            raise RuntimeError(str(error)) from None
     results: dict[str, SubmissionResult] = {}
+    todo: list[tuple[Path, str]] = []
+    for path in paths:
+        stamp = fingerprint(path)
+        previous = None if force else _previous(out / path.name, stamp)
+        if previous is not None:
+            results[path.name] = _finish(previous, path, out, course)
+        else:
+            todo.append((path, stamp))
     context = get_context("spawn")  # fresh processes: no inherited threads or state
+    bar = tqdm(total=len(paths), initial=len(results), desc="grading", unit="submission")
+    bar.disable = not progress
     with ProcessPoolExecutor(
         max_workers=max(1, jobs),
         mp_context=context,
         initializer=_pool_start,
         initargs=(mode, timeout, limits, notebooks),
     ) as pool:
-        futures = {pool.submit(_pool_grade, str(p)): p for p in paths}
-        bar = tqdm(total=len(paths), desc="grading", unit="submission", disable=not progress)
+        futures = {pool.submit(_pool_grade, str(p)): (p, stamp) for p, stamp in todo}
         for future in as_completed(futures):
-            path = futures[future]
+            path, stamp = futures[future]
             try:
                 result = SubmissionResult.from_dict(future.result())
+                result.fingerprint = stamp
             except Exception as error:  # noqa: BLE001 - one broken grading never stops the batch
                 result = _failed_result(path, chosen.summary, error)
-            results[path.name] = result
-            report.write_all(result, out / path.name)
+            results[path.name] = _finish(result, path, out, course)
             bar.update(1)
-        bar.close()
+    bar.close()
     ordered = [results[p.name] for p in paths]
-    out.mkdir(parents=True, exist_ok=True)
     report.class_csv(ordered, out / "class.csv")
     (out / "class.txt").write_text(report.class_table(ordered) + "\n")
     return ordered
+
+
+def _previous(folder: Path, stamp: str) -> SubmissionResult | None:
+    """The kept result of a submission graded before with the same fingerprint, if any."""
+    try:
+        result = SubmissionResult.from_dict(json.loads((folder / "report.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if result.fingerprint == stamp else None
+
+
+def _finish(
+    result: SubmissionResult, path: Path, out: Path, course: Path | None
+) -> SubmissionResult:
+    """Record notebooks in the gradebook, take its hand-given points, write the reports."""
+    if course is not None and result.notebooks is not None:
+        student = gradebook.student_id(path.name)
+        try:
+            if result.fingerprint and result.notebooks.get("recorded") == result.fingerprint:
+                result.notebooks = gradebook.read_manual(course, student, result.notebooks)
+            else:
+                result.notebooks = gradebook.record(
+                    course, student, path / "lessons", result.notebooks
+                )
+                result.notebooks["recorded"] = result.fingerprint
+        except Exception as error:  # noqa: BLE001 - the gradebook must not stop the class
+            result.problems.append(f"gradebook: {type(error).__name__}: {error}")
+    report.write_all(result, out / path.name)
+    return result
 
 
 def _grade_all(args: argparse.Namespace) -> int:
@@ -179,6 +244,7 @@ def _grade_all(args: argparse.Namespace) -> int:
         args.timeout,
         _limits(args),
         args.notebooks,
+        force=args.force,
     )
     print(report.class_table(results))
     seconds = time.perf_counter() - started
@@ -186,6 +252,9 @@ def _grade_all(args: argparse.Namespace) -> int:
         f"{len(results)} submissions in {seconds:.1f} s with {args.jobs} jobs; "
         f"reports in {args.out} (class.csv, <student>/feedback.md, results.json, report.json)"
     )
+    if args.notebooks != "skip":
+        course = gradebook.course_folder(args.out)
+        print(f"hand grading: cd {course} && nbgrader formgrader (then run grade-all again)")
     return 0
 
 

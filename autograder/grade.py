@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exercises
+from .notebooks import LessonGrader
 from .sandbox import (
     Isolation,
     Limits,
@@ -54,7 +55,9 @@ REFERENCE_DIR = ROOT / "solutions" / "numpynet"
 DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
 MESSAGE_CHARS = 600  # a message longer than this is cut in reports
 SCORING_RULE = (
-    "points per exercise x (checks passed / checks run), public and hidden checks together"
+    "package: points per exercise x (checks passed / checks run), public and hidden checks "
+    "together; notebooks: each test cell's points when all its checks pass, else 0; the "
+    "written derivation is graded by hand"
 )
 STATUSES = ("passed", "failed", "not started", "timeout", "error")
 _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
@@ -103,8 +106,9 @@ class SubmissionResult:
     output: str = ""  # what the student's code printed (truncated)
     seconds: float = 0.0
     scoring_rule: str = SCORING_RULE
-    notebooks: dict | None = None  # nbgrader's report (autograder.nbgrader_course), if run
+    notebooks: dict | None = None  # the notebook report (autograder.notebooks.summary), if run
     problems: list[str] = field(default_factory=list)  # grader-side notes
+    fingerprint: str = ""  # submission + grader content hash (grade-all resumes on it)
 
     @property
     def points(self) -> float:
@@ -116,11 +120,27 @@ class SubmissionResult:
 
     @property
     def notebook_points(self) -> float:
-        return float((self.notebooks or {}).get("score") or 0.0)
+        """Autograded notebook points plus the hand-graded points given so far."""
+        notebooks = self.notebooks or {}
+        return float(notebooks.get("score") or 0.0) + float(notebooks.get("manual_score") or 0.0)
 
     @property
     def notebook_max_points(self) -> float:
-        return float((self.notebooks or {}).get("max_score") or 0.0)
+        """Every notebook point, the hand-graded derivation's included."""
+        notebooks = self.notebooks or {}
+        return float(notebooks.get("max_score") or 0.0) + float(
+            notebooks.get("manual_max_score") or 0.0
+        )
+
+    @property
+    def awaiting_manual(self) -> float:
+        """Hand-graded points not graded yet (shown beside the total, never counted)."""
+        pending = 0.0
+        for notebook in ((self.notebooks or {}).get("notebooks") or {}).values():
+            for cell in (notebook.get("cells") or {}).values():
+                if not cell.get("auto") and cell.get("score") is None:
+                    pending += float(cell.get("max_score") or 0.0)
+        return pending
 
     @property
     def total(self) -> float:
@@ -477,16 +497,29 @@ class Grader:
         )
         worker = Worker(path, self.isolation, self.limits)
         try:
-            self._grade_package(path, worker, result)
+            nn, broken = self._grade_package(path, worker, result)
+            if self._wants_notebooks(path):
+                # The same worker, isolation and limits as the package (autograder/notebooks.py).
+                lessons = LessonGrader(
+                    worker, lambda: self._fresh(worker), self.timeout, nn=nn, nn_problem=broken
+                )
+                result.notebooks = lessons.grade(path / "lessons")
         finally:
             worker.close()  # first: the output is complete once the worker has exited
             result.output = worker.output()
-        if self.notebooks != "skip":
-            result.notebooks = grade_notebooks(path, result.name, self.notebooks == "always")
         result.seconds = time.perf_counter() - started
         return result
 
-    def _grade_package(self, path: Path, worker: Worker, result: SubmissionResult) -> None:
+    def _wants_notebooks(self, path: Path) -> bool:
+        if self.notebooks == "skip":
+            return False
+        lessons = path / "lessons"
+        return self.notebooks == "always" or (lessons.is_dir() and any(lessons.glob("*.ipynb")))
+
+    def _grade_package(
+        self, path: Path, worker: Worker, result: SubmissionResult
+    ) -> tuple[Any, tuple[str, str] | None]:
+        """Grade every exercise; returns the live proxy (or why there is none) for notebooks."""
         broken: tuple[str, str] | None = None  # (status, message) for every exercise
         if not (path / "numpynet" / "__init__.py").is_file():
             broken = (
@@ -509,6 +542,7 @@ class Grader:
             if not worker.alive:
                 nn = None
         result.fork_limit = worker.fork_limit
+        return (nn if worker.alive else None), broken
 
     def _fresh(self, worker: Worker) -> tuple[Any, tuple[str, str] | None]:
         """Start a worker and import the package: (proxy, None) or (None, (status, message))."""
@@ -564,53 +598,6 @@ class Grader:
         return summarise(exercise, rows)
 
 
-def grade_notebooks(submission: Path, student: str, required: bool = False) -> dict | None:
-    """nbgrader's scores for the submission's notebooks, or None when it has none.
-
-    Integration point with the release helper's glue (autograder.nbgrader_course).
-    Notebooks run under nbgrader in a plain subprocess with a minimal environment,
-    NOT in the bubblewrap sandbox (nbgrader needs the source notebooks, which hold
-    the hidden notebook tests); the report says so.
-    """
-    lessons = submission / "lessons"
-    if not required and not (lessons.is_dir() and any(lessons.glob("*.ipynb"))):
-        return None
-    try:
-        from .nbgrader_course import autograde_submission
-    except ImportError as error:
-        return {
-            "ok": False,
-            "errors": [f"notebook grading unavailable: {error}"],
-            "score": 0.0,
-            "max_score": 0.0,
-            "notebooks": {},
-        }
-    import os
-    import tempfile
-
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", student) or "student"
-    with tempfile.TemporaryDirectory(prefix="npn-nbgrader-") as home:
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "HOME": home,
-            "LANG": "C.UTF-8",
-        }
-        if os.environ.get("MNIST_DIR"):
-            env["MNIST_DIR"] = os.environ["MNIST_DIR"]
-        try:
-            report = autograde_submission(submission, student=safe, env=env)
-        except Exception as error:  # noqa: BLE001 - never let notebooks stop the package grade
-            return {
-                "ok": False,
-                "errors": [f"{type(error).__name__}: {error}"],
-                "score": 0.0,
-                "max_score": 0.0,
-                "notebooks": {},
-            }
-    report["sandbox"] = "nbgrader subprocess with a minimal environment (not bubblewrap)"
-    return report
-
-
 def grade(
     submission: str | Path,
     isolation: str = "auto",
@@ -619,6 +606,54 @@ def grade(
 ) -> SubmissionResult:
     """Grade one submission with the default checks (a convenience for scripts and tests)."""
     return Grader(isolation, timeout, notebooks=notebooks).grade(submission)
+
+
+_SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".git"}
+
+
+def _content_hash(root: Path, digest: Any, relative_to: Path) -> None:
+    """Feed every regular file under ``root`` to ``digest``; links are named, never followed
+    (a submission's link to /dev/zero or to the instructor's files must not be read)."""
+    import os
+    import stat
+
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_PARTS)
+        for name in sorted(files):
+            path = Path(folder) / name
+            info = path.lstat()
+            digest.update(path.relative_to(relative_to).as_posix().encode() + b"\0")
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(b"link:" + os.readlink(path).encode(errors="replace"))
+            elif stat.S_ISREG(info.st_mode):
+                with path.open("rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+
+
+_GRADER_VERSION: str | None = None
+
+
+def grader_version() -> str:
+    """A hash of everything that decides a grade: the grader, its checks, the reference."""
+    global _GRADER_VERSION
+    if _GRADER_VERSION is None:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for folder in (ROOT / "autograder", ROOT / "solutions"):
+            _content_hash(folder, digest, ROOT)
+        _GRADER_VERSION = digest.hexdigest()[:16]
+    return _GRADER_VERSION
+
+
+def fingerprint(submission: Path) -> str:
+    """What a grade depends on: the submission's files and the grader's version."""
+    import hashlib
+
+    digest = hashlib.sha256(grader_version().encode())
+    _content_hash(Path(submission), digest, Path(submission))
+    return digest.hexdigest()[:32]
 
 
 def submissions_in(folder: str | Path) -> list[Path]:

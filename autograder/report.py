@@ -37,28 +37,58 @@ def _first_line(text: str, width: int) -> str:
 
 
 def _notebook_rows(result: SubmissionResult) -> list[tuple[str, float, float, str]]:
-    """(notebook, score, max, note) for each notebook nbgrader graded."""
+    """(notebook, score, max, note) for each graded notebook; hand-graded cells included."""
     rows = []
     for name, notebook in sorted(((result.notebooks or {}).get("notebooks") or {}).items()):
+        cells = (notebook.get("cells") or {}).values()
         failing = [
-            cell.get("failure", "")
-            for cell in (notebook.get("cells") or {}).values()
+            f"{cell.get('status', 'failed')}: {cell.get('failure', '')}"
+            for cell in cells
             if cell.get("auto") and not cell.get("passed")
         ]
+        pending = sum(
+            c.get("max_score", 0) for c in cells if not c.get("auto") and c.get("score") is None
+        )
         note = "not submitted" if not notebook.get("submitted", True) else ""
         if not note and failing:
-            note = _first_line(failing[0], 60)
-        rows.append(
-            (name, float(notebook.get("score") or 0), float(notebook.get("max_score") or 0), note)
+            note = failing[0]
+        if pending and notebook.get("submitted", True):
+            note = f"{_points(pending)} points await hand grading" + (f"; {note}" if note else "")
+        score = float(notebook.get("score") or 0) + float(notebook.get("manual_score") or 0)
+        maximum = float(notebook.get("max_score") or 0) + float(
+            notebook.get("manual_max_score") or 0
         )
+        rows.append((name, score, maximum, note))
     return rows
+
+
+def headline(result: SubmissionResult) -> str:
+    """The one total every report gives: package + notebooks, hand-graded points included."""
+    text = f"total: {_points(result.total)}/{_points(result.max_total)}"
+    parts = [f"package {_points(result.points)}/{_points(result.max_points)}"]
+    if result.notebooks is not None:
+        parts.append(
+            f"notebooks {_points(result.notebook_points)}/{_points(result.notebook_max_points)}"
+        )
+        if result.awaiting_manual:
+            parts.append(f"{_points(result.awaiting_manual)} points await hand grading")
+    return f"{text} ({', '.join(parts)})"
+
+
+def problems(result: SubmissionResult) -> list[str]:
+    """Crashes and timeouts, package and notebooks: the CSV's problems column."""
+    found = {f"{e.id}:{e.status}" for e in result.exercises if e.status in ("timeout", "error")}
+    for name, notebook in ((result.notebooks or {}).get("notebooks") or {}).items():
+        for grade_id, cell in (notebook.get("cells") or {}).items():
+            if cell.get("status") in ("timeout", "error"):
+                found.add(f"{name}/{grade_id}:{cell['status']}")
+    return sorted(found)
 
 
 def table(result: SubmissionResult, width: int = 130) -> str:
     """The per-exercise table printed by ``python -m autograder grade``."""
     lines = [
-        f"{result.name}: {_points(result.points)}/{_points(result.max_points)} points "
-        f"({result.seconds:.1f} s)",
+        f"{result.name}: {headline(result)} ({result.seconds:.1f} s)",
         result.isolation,
         f"scoring: {result.scoring_rule}",
         "",
@@ -78,9 +108,7 @@ def table(result: SubmissionResult, width: int = 130) -> str:
     if result.notebooks and result.notebooks.get("errors"):
         lines.append("notebook grading problems: " + _first_line(result.notebooks["errors"][0], 80))
     if result.notebooks is not None:
-        lines.append(
-            f"total: {_points(result.total)}/{_points(result.max_total)} (package + notebooks)"
-        )
+        lines.append(headline(result))
     for problem in result.problems:
         lines.append(f"GRADER PROBLEM: {problem}")
     return "\n".join(lines)
@@ -123,7 +151,9 @@ def feedback(result: SubmissionResult) -> str:
     lines = [
         f"# Feedback for {result.name}",
         "",
-        f"**Package score: {_points(result.points)} / {_points(result.max_points)}**",
+        f"**{headline(result)}**",
+        "",
+        result.isolation,
         "",
         f"Scoring: {result.scoring_rule}.",
         "",
@@ -178,7 +208,7 @@ def gradescope(result: SubmissionResult) -> dict:
     return {
         "score": round(result.total, 2),
         "execution_time": round(result.seconds, 2),
-        "output": f"Scoring: {result.scoring_rule}.",
+        "output": f"{headline(result)}\n{result.isolation}\nScoring: {result.scoring_rule}.",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
@@ -196,7 +226,7 @@ def class_table(results: Sequence[SubmissionResult]) -> str:
             f"{_points(by_id[x.id].points) if x.id in by_id else '-':>6}"
             for x in exercises.EXERCISES
         )
-        bad = sorted({e.status for e in r.exercises if e.status in ("timeout", "error")})
+        bad = sorted({p.rpartition(":")[2] for p in problems(r)})
         nb = _points(r.notebook_points) if r.notebooks is not None else "-"
         lines.append(
             f"{r.name[:22]:<22}{cells}{nb:>6}{_points(r.total):>8}  {','.join(bad) or 'ok'}"
@@ -219,15 +249,12 @@ def class_csv(results: Sequence[SubmissionResult], path: str | Path) -> None:
         writer.writerow(columns)
         for r in results:
             by_id = {e.id: e for e in r.exercises}
-            notebooks = (r.notebooks or {}).get("notebooks") or {}
-            problems = sorted(
-                {f"{e.id}:{e.status}" for e in r.exercises if e.status in ("timeout", "error")}
-            )
+            rows = {name: score for name, score, _, _ in _notebook_rows(r)}
             writer.writerow(
                 [r.name]
                 + [by_id[e.id].points if e.id in by_id else "" for e in exercises.EXERCISES]
-                + [notebooks.get(n, {}).get("score", "") for n in notebook_names]
-                + [r.points, r.notebook_points, r.total, r.max_total, " ".join(problems)]
+                + [rows.get(n, "") for n in notebook_names]
+                + [r.points, r.notebook_points, r.total, r.max_total, " ".join(problems(r))]
             )
 
 
@@ -235,7 +262,15 @@ def write_all(result: SubmissionResult, folder: str | Path) -> None:
     """The per-student files of grade-all: report.json, results.json, feedback.md."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(to_json(result), indent=2) + "\n")
-    (folder / "results.json").write_text(json.dumps(gradescope(result), indent=2) + "\n")
-    (folder / "feedback.md").write_text(feedback(result))
-    (folder / "table.txt").write_text(table(result) + "\n")
+    # report.json last: a kept report.json means the others were written with it.
+    _write(folder / "results.json", json.dumps(gradescope(result), indent=2) + "\n")
+    _write(folder / "feedback.md", feedback(result))
+    _write(folder / "table.txt", table(result) + "\n")
+    _write(folder / "report.json", json.dumps(to_json(result), indent=2) + "\n")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically: a reader (or an interrupted run) sees the old file or the new one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

@@ -282,9 +282,9 @@ def test_grade_command_prints_the_table_and_writes_every_report(tmp_path, stubs)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"{stubs.name}: 0/{FULL} points")
+    assert lines[0].startswith(f"{stubs.name}: total: 0/{FULL} (package 0/{FULL})")
     assert lines[1].startswith("isolation: ")
-    assert "scoring: points per exercise x (checks passed / checks run)" in done.stdout
+    assert "scoring: package: points per exercise x (checks passed / checks run)" in done.stdout
     assert sum(line.startswith(("0.1 ", "5.2 ")) for line in lines) == 2
     assert "not started" in done.stdout
     data = json.loads((out / "r.json").read_text())
@@ -364,54 +364,6 @@ def test_grade_all_grades_a_class_and_survives_broken_submissions(tmp_path, stub
     table = done.stdout
     assert "alice" in table and "dave" in table and table.count("\n") >= 5
     assert "grading" in done.stderr  # the tqdm progress bar
-
-
-def test_notebook_scores_merge_into_the_report_and_the_class_csv(grader, tmp_path, monkeypatch):
-    from autograder import grade
-
-    fake = {
-        "ok": True,
-        "errors": [],
-        "score": 7.0,
-        "max_score": 10.0,
-        "notebooks": {
-            "02_softmax": {
-                "submitted": True,
-                "score": 7.0,
-                "max_score": 10.0,
-                "cells": {
-                    "ex2_1_tests": {
-                        "score": 0.0,
-                        "max_score": 3.0,
-                        "auto": True,
-                        "passed": False,
-                        "failure": "AssertionError: rows must sum to 1",
-                    },
-                },
-            }
-        },
-    }
-    calls = []
-
-    def autograde_submission(submission, **kwargs):
-        calls.append((submission, kwargs))
-        return json.loads(json.dumps(fake))
-
-    import autograder.nbgrader_course as glue
-
-    monkeypatch.setattr(glue, "autograde_submission", autograde_submission)
-    submission = copy_reference(tmp_path / "erin")
-    (submission / "lessons").mkdir()
-    (submission / "lessons" / "02_softmax.ipynb").write_text("{}")
-    result = Grader(ISOLATION, timeout=30, suite=grader.suite, notebooks="auto").grade(submission)
-    assert calls and calls[0][1]["student"] == "erin"
-    assert set(calls[0][1]["env"]) <= {"PATH", "HOME", "LANG", "MNIST_DIR"}  # minimal
-    assert result.total == FULL + 7.0 and result.max_total == FULL + 10.0
-    assert "02_softmax" in report.table(result) and "rows must sum to 1" in report.table(result)
-    report.class_csv([result], tmp_path / "class.csv")
-    row = next(csv.DictReader((tmp_path / "class.csv").open()))
-    assert float(row["notebook:02_softmax"]) == 7.0 and float(row["total"]) == FULL + 7.0
-    assert grade.grade_notebooks(tmp_path, "nobody") is None  # no lessons/: nothing to run
 
 
 def test_results_survive_the_json_round_trip_used_by_grade_all(small_result):

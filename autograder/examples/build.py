@@ -1,7 +1,7 @@
 """Materialise the example submissions: reference, stubs, independent, and one per bug.
 
-Each submission is a folder ``<out>/<name>/`` holding a ``numpynet/`` package, the shape of
-what a student hands in; ``<out>/catalogue.json`` records what each one must lose.
+Each submission is a folder ``<out>/<name>/`` holding a ``numpynet/`` package and the six
+``lessons/`` notebooks, the shape of what a student hands in; ``<out>/catalogue.json`` records what each one must lose.
 """
 
 from __future__ import annotations
@@ -110,5 +110,10 @@ def build_example_submissions(out_dir: Path | str) -> list[Path]:
         package = folder(entry.name)
         _copy_package(snapshot, package)
         apply_bug(package, entry)
+    # Notebooks: the stubs hand in the released ones untouched, everyone else the solved
+    # lessons (a package bug then also costs the notebook cells that test that exercise).
+    for path in folders:
+        lessons = ROOT / ("lessons" if path.name == "stubs" else "solutions/lessons")
+        shutil.copytree(lessons, path / "lessons", ignore=shutil.ignore_patterns(".*"))
     (out / "catalogue.json").write_text(json.dumps(expected_losses(), indent=2) + "\n")
     return folders

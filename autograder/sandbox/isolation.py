@@ -53,7 +53,10 @@ class Isolation:
     def summary(self) -> str:
         """The one line every report header carries."""
         if not self.degraded:
-            return "isolation: bubblewrap (no network, hidden tests and reference not visible)"
+            return (
+                "isolation: bubblewrap for all student code, package and notebook answer cells "
+                "(no network, no hidden tests, no reference, no other students)"
+            )
         return f"isolation: degraded - {self.reason}: student code could read files"
 
 

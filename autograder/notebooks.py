@@ -1,0 +1,617 @@
+"""Grade the lesson notebooks like the package: answers in the sandbox, tests in this process.
+
+A lesson notebook has three kinds of graded cells (nbgrader metadata):
+
+* **answer cells** (``solution: true``, code): the student's functions, e.g. ``num_batches``;
+* **test cells** (``grade: true``, code, locked): the instructor's assertions, public lines
+  and ``### BEGIN HIDDEN TESTS`` lines;
+* **manual cells** (``grade: true``, markdown): the written derivation, graded by hand in
+  nbgrader's formgrader (see autograder/gradebook.py).
+
+Grading never runs the submitted notebook. The student's ANSWER cells (only those, matched
+by ``grade_id``) run in the sandboxed worker that also holds their ``numpynet``; the TEST
+cells come from the instructor's source notebook and run here, in the trusted grader, with
+``np`` = the grader's numpy, ``nn`` = a proxy of the student's package, ``quiet`` = the
+grader's own, and each notebook function a proxy of the student's. Every value crossing
+back is plain data (autograder/sandbox/protocol.py), so a notebook cannot redefine a
+helper, patch numpy, install an IPython hook or return an always-equal object to pass a
+test: none of that reaches this process. Demo cells (the MNIST training of lesson 05)
+are never run.
+
+``lint`` states the contract this needs from every source lesson, and ``release`` refuses
+lessons that break it: a test cell uses only ``np``, ``nn``, ``quiet``, builtins and names
+its lesson's answer cells define, and never writes into an array it read from ``nn``
+(``p.grad[:] = g`` would change a copy; ``p.grad = g`` reaches the student's object).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import hashlib
+import linecache
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+
+from . import exercises
+from .markers import BEGIN_HIDDEN, END_HIDDEN, find_regions
+from .sandbox import RemoteError, Worker, WorkerFailure, WorkerTimeout
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_LESSONS = ROOT / "solutions" / "lessons"
+SETUP_NAMES = ("np", "nn", "quiet")  # what every lesson's set-up cell gives a test cell
+MAX_NOTEBOOK_BYTES = 20 * 1024**2  # a bigger submitted notebook is not read
+MESSAGE_CHARS = 600
+EXERCISE_IN_GRADE_ID = re.compile(r"(?:^|_)(ex\d+_\d+)(?:_|$)")  # test_ex2_1_softmax -> ex2_1
+_EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
+_MAGIC = re.compile(r"^\s*[%!]")
+
+
+# -- the instructor's lessons -------------------------------------------------------------
+@dataclass(frozen=True)
+class AnswerCell:
+    """A cell the student writes: its id and the names its reference answer defines."""
+
+    grade_id: str
+    defines: frozenset[str]
+
+
+@dataclass(frozen=True)
+class TestCell:
+    """An instructor's test cell, with its hidden lines, run in the trusted process."""
+
+    grade_id: str
+    points: float
+    source: str
+    needs: tuple[str, ...]  # names from the lesson's answer cells it uses
+    hidden: frozenset[int]  # 1-based line numbers inside hidden-test regions
+
+    @property
+    def exercise(self) -> str | None:
+        """The package exercise this cell tests (``ex2_1`` in ``ex2_1_softmax_tests``)."""
+        match = EXERCISE_IN_GRADE_ID.search(self.grade_id)
+        return match.group(1) if match and match.group(1) in exercises.BY_ID else None
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One source notebook: its answer, test and hand-graded cells."""
+
+    name: str  # file stem, e.g. "02_softmax_cross_entropy"
+    answers: tuple[AnswerCell, ...]
+    tests: tuple[TestCell, ...]
+    manual: tuple[tuple[str, float], ...]  # (grade_id, points) of hand-graded cells
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.points for t in self.tests)
+
+    @property
+    def manual_max_score(self) -> float:
+        return sum(points for _, points in self.manual)
+
+
+def _code(source: str) -> str:
+    """Cell source as Python: IPython magics and shell lines become blank lines."""
+    return "\n".join("" if _MAGIC.match(line) else line for line in source.splitlines())
+
+
+def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names a cell binds, names it reads) - a cell-level approximation good for lessons."""
+    bound: set[str] = set()
+    read: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound, read
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    """Names a cell defines for later cells: top-level defs, classes, assignments, imports."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    return names
+
+
+def _hidden_lines(source: str, where: str) -> frozenset[int]:
+    lines = source.splitlines()
+    hidden: set[int] = set()
+    for region in find_regions(lines, BEGIN_HIDDEN, END_HIDDEN, where):
+        hidden.update(range(region.begin + 1, region.end + 2))  # 1-based, markers included
+    return frozenset(hidden)
+
+
+def read_lesson(path: Path) -> Lesson:
+    """The graded cells of one SOURCE notebook (with solutions and hidden tests)."""
+    notebook = nbformat.read(path, as_version=4)
+    answers: list[AnswerCell] = []
+    tests: list[TestCell] = []
+    manual: list[tuple[str, float]] = []
+    defined: set[str] = set()
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id", "")
+        if cell.cell_type != "code":
+            if meta.get("grade"):
+                manual.append((grade_id, float(meta.get("points", 0))))
+            continue
+        if meta.get("solution"):
+            names = _top_level_names(ast.parse(_code(cell.source)))
+            answers.append(AnswerCell(grade_id, frozenset(names)))
+            defined |= names
+        elif meta.get("grade"):
+            bound, read = _names(ast.parse(_code(cell.source)))
+            needs = tuple(sorted((read - bound) & defined))
+            where = f"{path.name}:{grade_id}"
+            tests.append(
+                TestCell(
+                    grade_id,
+                    float(meta.get("points", 0)),
+                    cell.source,
+                    needs,
+                    _hidden_lines(cell.source, where),
+                )
+            )
+    return Lesson(path.stem, tuple(answers), tuple(tests), tuple(manual))
+
+
+_LESSONS: dict[str, tuple[Lesson, ...]] = {}
+
+
+def source_lessons(folder: Path = SOURCE_LESSONS) -> tuple[Lesson, ...]:
+    """Every source lesson of ``folder``, parsed once per content for this process."""
+    paths = sorted(p for p in Path(folder).glob("*.ipynb") if p.is_file())
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    key = digest.hexdigest()
+    if key not in _LESSONS:
+        _LESSONS[key] = tuple(read_lesson(path) for path in paths)
+    return _LESSONS[key]
+
+
+def lint(lesson: Lesson) -> list[str]:
+    """What in a source lesson the trusted notebook grader cannot grade (empty: all fine)."""
+    problems: list[str] = []
+    answer_names = set().union(*(a.defines for a in lesson.answers)) if lesson.answers else set()
+    allowed = set(SETUP_NAMES) | answer_names | set(dir(builtins))
+    seen: set[str] = set()
+    for test in lesson.tests:
+        where = f"{lesson.name}.ipynb, test cell {test.grade_id}"
+        if test.grade_id in seen:
+            problems.append(f"{where}: duplicate grade_id")
+        seen.add(test.grade_id)
+        tree = ast.parse(_code(test.source))
+        bound, read = _names(tree)
+        for name in sorted(read - bound - allowed):
+            problems.append(
+                f"{where}: uses {name!r}, which neither the set-up cell (np, nn, quiet) nor an "
+                "answer cell of this lesson defines; grading runs only those"
+            )
+        for node in ast.walk(tree):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            for target in targets:
+                if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute):
+                    problems.append(
+                        f"{where}, line {target.lineno}: writes into "
+                        f"`{ast.unparse(target.value)}[...]`; under grading an attribute read "
+                        "from nn is a copy, so assign the whole attribute instead"
+                    )
+    return problems
+
+
+def lint_lessons(folder: Path = SOURCE_LESSONS) -> list[str]:
+    """``lint`` over every source lesson of ``folder``."""
+    return [problem for lesson in source_lessons(folder) for problem in lint(lesson)]
+
+
+# -- results ------------------------------------------------------------------------------
+STATUSES = ("passed", "failed", "not started", "timeout", "error", "not submitted")
+
+
+@dataclass
+class CellResult:
+    """One test cell (or hand-graded cell) of one submitted notebook."""
+
+    score: float | None  # None: a hand-graded cell not graded yet
+    max_score: float
+    auto: bool
+    status: str  # one of STATUSES, or "needs manual grading" / "graded by hand"
+    message: str = ""
+    exercise: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "auto": self.auto,
+            "passed": self.passed,
+            "status": self.status,
+            "failure": self.message,
+            "exercise": self.exercise,
+        }
+
+
+@dataclass
+class NotebookResult:
+    submitted: bool
+    cells: dict[str, CellResult] = field(default_factory=dict)
+    problem: str = ""  # why the notebook could not be read, or a missing answer cell
+
+    def to_dict(self) -> dict[str, Any]:
+        auto = [c for c in self.cells.values() if c.auto]
+        manual = [c for c in self.cells.values() if not c.auto]
+        return {
+            "submitted": self.submitted,
+            "score": round(sum(c.score or 0.0 for c in auto), 2),
+            "max_score": sum(c.max_score for c in auto),
+            "manual_score": sum(c.score or 0.0 for c in manual),
+            "manual_max_score": sum(c.max_score for c in manual),
+            "problem": self.problem,
+            "cells": {grade_id: c.to_dict() for grade_id, c in self.cells.items()},
+        }
+
+
+def summary(notebooks: dict[str, dict[str, Any]], errors: list[str], how: str) -> dict[str, Any]:
+    """The plain-data notebook report that SubmissionResult.notebooks holds."""
+    return {
+        "ok": not errors,
+        "errors": errors,
+        "score": round(sum(nb["score"] for nb in notebooks.values()), 2),
+        "max_score": sum(nb["max_score"] for nb in notebooks.values()),
+        "manual_score": sum(nb["manual_score"] for nb in notebooks.values()),
+        "manual_max_score": sum(nb["manual_max_score"] for nb in notebooks.values()),
+        "graded_by": how,
+        "notebooks": notebooks,
+    }
+
+
+# -- the trusted side of a test cell -----------------------------------------------------
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """The grader's ``quiet()``: a notebook's own definition never reaches a test cell."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class Unavailable:
+    """Stands for ``nn`` or a notebook function that could not be had: any use explains why."""
+
+    def __init__(self, why: str, status: str = "failed") -> None:
+        self._why = why
+        self._status = status
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise MissingAnswer(self._why, self._status)
+
+    __call__ = _fail
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise MissingAnswer(self._why, self._status)
+
+
+class MissingAnswer(Exception):
+    """A test cell needs something the submission does not provide."""
+
+    def __init__(self, why: str, status: str = "failed") -> None:
+        super().__init__(why)
+        self.status = status
+
+
+def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 20] + " ... [cut]"
+
+
+def _failure(error: BaseException, test: TestCell, filename: str) -> tuple[str, str]:
+    """(status, student-facing message) for an exception a test cell raised."""
+    if isinstance(error, NotImplementedError):
+        text = str(error) or (
+            f"your answer for {', '.join(test.needs)} still raises NotImplementedError"
+            if test.needs
+            else "NotImplementedError"
+        )
+        found = _EXERCISE_NUMBER.search(text)
+        own = exercises.BY_ID[test.exercise].number if test.exercise else None
+        if found and own and found.group(1) != own:
+            text = f"needs Exercise {found.group(1)} first: {text}"
+        return "not started", text
+    if isinstance(error, MissingAnswer):
+        return error.status, str(error)
+    # Where in the test cell it stopped: a public line is shown, a hidden one is not.
+    line_number = None
+    for frame, number in _frames(error):
+        if frame == filename:
+            line_number = number
+    where = ""
+    if line_number is not None:
+        if line_number in test.hidden:
+            where = "a hidden check failed"
+        else:
+            line = test.source.splitlines()[line_number - 1].strip()
+            where = f"line {line_number}: {line}"
+    if isinstance(error, AssertionError):
+        detail = str(error).strip()
+        text = where or "a check failed"
+        return "failed", text + (f"\n{detail}" if detail else "")
+    if isinstance(error, RemoteError) or getattr(error, "remote_type", ""):
+        text = f"your code raised {type(error).__name__}: {error}"
+        trace = getattr(error, "remote_traceback", "")
+        text += ("\n" + trace.rstrip()) if trace else ""
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return "failed", (f"{where}\n{text}" if where else text)
+
+
+def _frames(error: BaseException) -> Iterator[tuple[str, int]]:
+    trace = error.__traceback__
+    while trace is not None:
+        yield trace.tb_frame.f_code.co_filename, trace.tb_lineno
+        trace = trace.tb_next
+
+
+# -- reading a submitted notebook --------------------------------------------------------
+def submitted_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str] | None, str]:
+    """({grade_id: source} of the lesson's answer cells in ``path``, problem text).
+
+    None when the notebook is missing or cannot be read. Only the ANSWER cells are taken,
+    by ``grade_id``; every other cell of the submission is ignored.
+    """
+    if not path.is_file():
+        return None, "not submitted"
+    if not _inside(path, path.parent.parent):
+        return None, "the notebook is a link to a file outside your submission: submit the file"
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        limit = MAX_NOTEBOOK_BYTES // 1024**2
+        return None, f"notebook is {size / 1024**2:.0f} MB, over the {limit} MB limit"
+    try:
+        notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    except Exception as error:  # noqa: BLE001 - a broken file is the student's problem
+        return None, f"unreadable notebook ({type(error).__name__}: {_cut(str(error), 200)})"
+    wanted = {answer.grade_id for answer in lesson.answers}
+    found: dict[str, str] = {}
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id in wanted and grade_id not in found and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            found[grade_id] = source if isinstance(source, str) else "".join(source)
+    missing = sorted(wanted - set(found))
+    problem = f"answer cells missing from the notebook: {', '.join(missing)}" if missing else ""
+    return found, problem
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path`` resolves to a file inside ``root`` (links may not lead out)."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real.startswith(top + os.sep)
+
+
+# -- grading one submission's notebooks ---------------------------------------------------
+class LessonGrader:
+    """Grades the notebooks of one submission on the worker the package was graded on.
+
+    ``fresh()`` (from the package grader) starts a worker when needed and returns
+    ``(nn proxy, None)`` or ``(None, (status, message))`` when numpynet cannot be imported.
+    """
+
+    def __init__(
+        self,
+        worker: Worker,
+        fresh: Callable[[], tuple[Any, tuple[str, str] | None]],
+        timeout: float,
+        lessons: tuple[Lesson, ...] | None = None,
+        nn: Any = None,
+        nn_problem: tuple[str, str] | None = None,
+    ) -> None:
+        self.worker = worker
+        self.fresh = fresh
+        self.timeout = timeout
+        self.lessons = source_lessons() if lessons is None else lessons
+        # The package grader's proxy is reused while its worker lives.
+        self._nn = nn
+        self._nn_problem = nn_problem
+        self._generation = worker.generation if (nn is not None or nn_problem) else -1
+        self._answer_errors: dict[str, Any] = {}
+
+    def _package(self) -> tuple[Any, tuple[str, str] | None]:
+        """The student's numpynet on a live worker (restarted after a crash or timeout).
+
+        A package that cannot be imported is not retried: every cell that uses ``nn``
+        fails with the import's message, and the answer cells run without it.
+        """
+        if self._nn_problem is None and (
+            not self.worker.alive or self._generation != self.worker.generation
+        ):
+            self._nn, self._nn_problem = self.fresh()
+            self._generation = self.worker.generation
+        return self._nn, self._nn_problem
+
+    def grade(self, folder: Path) -> dict[str, Any]:
+        """Every lesson's notebook in ``folder`` (``<submission>/lessons``), as plain data."""
+        notebooks = {}
+        for lesson in self.lessons:
+            notebooks[lesson.name] = self.grade_lesson(lesson, folder / f"{lesson.name}.ipynb")
+        errors = [
+            f"{name}: {nb['problem']}"
+            for name, nb in notebooks.items()
+            if nb["problem"] and nb["problem"] != "not submitted"
+        ]
+        return summary(notebooks, errors, "trusted grader (answer cells in the sandboxed worker)")
+
+    def grade_lesson(self, lesson: Lesson, path: Path) -> dict[str, Any]:
+        answers, problem = submitted_answers(path, lesson)
+        result = NotebookResult(submitted=answers is not None, problem=problem)
+        namespace: Any = None
+        namespace_generation = -1
+        namespace_failure: tuple[str, str] | None = None
+        for test in lesson.tests:
+            if answers is None:
+                status = "not submitted" if problem == "not submitted" else "error"
+                result.cells[test.grade_id] = CellResult(
+                    0.0, test.points, True, status, problem, test.exercise
+                )
+                continue
+            nn, nn_problem = self._package()
+            names: dict[str, Any] = {}
+            if test.needs:
+                if namespace_failure is None and (
+                    namespace is None or namespace_generation != self.worker.generation
+                ):
+                    namespace, namespace_failure = self._run_answers(lesson, answers, nn_problem)
+                    namespace_generation = self.worker.generation
+                if namespace_failure is not None:
+                    status, message = namespace_failure
+                    result.cells[test.grade_id] = CellResult(
+                        0.0, test.points, True, status, message, test.exercise
+                    )
+                    continue
+                names = self._lookup(namespace, lesson, answers, test.needs)
+            if nn is None:
+                nn = Unavailable(
+                    f"numpynet could not be imported: {nn_problem[1] if nn_problem else ''}"
+                )
+            result.cells[test.grade_id] = self._run_test(lesson, test, nn, names)
+        for grade_id, points in lesson.manual:
+            if answers is None:
+                cell = CellResult(0.0, points, False, "not submitted", problem)
+            else:
+                cell = CellResult(None, points, False, "needs manual grading")
+            result.cells[grade_id] = cell
+        return result.to_dict()
+
+    def _run_answers(
+        self, lesson: Lesson, answers: dict[str, str], nn_problem: tuple[str, str] | None
+    ) -> tuple[Any, tuple[str, str] | None]:
+        """Run the answer cells in the worker: (namespace proxy, None) or (None, failure)."""
+        cells = [
+            [a.grade_id, _code(answers[a.grade_id])]
+            for a in lesson.answers
+            if a.grade_id in answers
+        ]
+        self.worker.deadline = time.monotonic() + self.timeout
+        try:
+            if not self.worker.alive:  # the package could not be imported: no nn here
+                self.worker.start()
+            package = nn_problem is None
+            reply = self.worker.request("cells", name=lesson.name, cells=cells, package=package)
+        except WorkerFailure as failure:
+            status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+            what = "did not finish" if status == "timeout" else "killed the sandboxed process"
+            return None, (status, f"running your answer cells {what}: {failure}")
+        except Exception as error:  # noqa: BLE001 - a broken reply is the submission's
+            return None, ("error", f"running your answer cells failed: {error}")
+        finally:
+            self.worker.deadline = None
+        if not isinstance(reply, dict) or "namespace" not in reply:
+            return None, ("error", "running your answer cells gave no namespace")
+        self._answer_errors = reply.get("errors") if isinstance(reply.get("errors"), dict) else {}
+        return reply["namespace"], None
+
+    def _lookup(
+        self, namespace: Any, lesson: Lesson, answers: dict[str, str], needs: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """The student's definitions of ``needs``, or stand-ins that say why one is missing."""
+        names: dict[str, Any] = {}
+        for name in needs:
+            try:
+                names[name] = getattr(namespace, name)
+            except WorkerFailure:
+                raise
+            except Exception:  # noqa: BLE001 - AttributeError: the answers define no such name
+                names[name] = Unavailable(self._why_missing(name, lesson, answers))
+        return names
+
+    def _why_missing(self, name: str, lesson: Lesson, answers: dict[str, str]) -> str:
+        owner = next((a for a in lesson.answers if name in a.defines), None)
+        if owner is None:
+            return f"{name} is not defined by your answer cells"
+        if owner.grade_id not in answers:
+            return f"{name}: the answer cell {owner.grade_id} is missing from your notebook"
+        error = self._answer_errors.get(owner.grade_id)
+        if isinstance(error, dict):
+            return (
+                f"{name} is not defined: your answer cell {owner.grade_id} raised "
+                f"{error.get('type')}: {error.get('message')}"
+            )
+        return f"{name} is not defined by your answer cell {owner.grade_id}"
+
+    def _run_test(
+        self, lesson: Lesson, test: TestCell, nn: Any, names: dict[str, Any]
+    ) -> CellResult:
+        filename = f"<{lesson.name}.ipynb, test cell {test.grade_id}>"
+        code = _compiled(test.source, filename)
+        scope: dict[str, Any] = {"__builtins__": builtins, "np": np, "nn": nn, "quiet": quiet}
+        scope.update(names)
+        self.worker.deadline = time.monotonic() + self.timeout
+        try:
+            exec(code, scope)  # noqa: S102 - the instructor's cell, run in the trusted process
+        except WorkerFailure as failure:
+            status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+            if status == "timeout":
+                message = f"time limit of {self.timeout:g} s for this cell reached"
+            else:
+                message = f"your code killed its sandboxed process: {failure}"
+            return CellResult(0.0, test.points, True, status, message, test.exercise)
+        except BaseException as error:  # noqa: BLE001 - a failing test cell
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            status, message = _failure(error, test, filename)
+            return CellResult(0.0, test.points, True, status, _cut(message), test.exercise)
+        finally:
+            self.worker.deadline = None
+        if self.worker.failure is not None:  # the failure was swallowed inside the cell
+            failure = self.worker.failure
+            status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+            return CellResult(0.0, test.points, True, status, str(failure), test.exercise)
+        return CellResult(test.points, test.points, True, "passed", "", test.exercise)
+
+
+_COMPILED: dict[tuple[str, str], Any] = {}
+
+
+def _compiled(source: str, filename: str) -> Any:
+    """A test cell's code object (compiled once per process; lines kept for tracebacks)."""
+    key = (filename, source)
+    if key not in _COMPILED:
+        text = _code(source)
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        _COMPILED[key] = compile(text, filename, "exec", dont_inherit=True)
+    return _COMPILED[key]
