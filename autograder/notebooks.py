@@ -327,6 +327,10 @@ class Unavailable:
         raise MissingAnswer(self._why, self._status)
 
 
+class WorkerCrashedReply(Exception):
+    """The worker answered running an answer cell with something that is not a namespace."""
+
+
 class MissingAnswer(Exception):
     """A test cell needs something the submission does not provide."""
 
@@ -481,7 +485,9 @@ class LessonGrader:
         result = NotebookResult(submitted=answers is not None, problem=problem)
         namespace: Any = None
         namespace_generation = -1
-        namespace_failure: tuple[str, str] | None = None
+        # Answer cells that killed or outlasted the worker: never run again, and only the
+        # test cells using their names lose (the other answer cells still run).
+        broken: dict[str, tuple[str, str]] = {}
         for test in lesson.tests:
             if answers is None:
                 status = "not submitted" if problem == "not submitted" else "error"
@@ -492,22 +498,13 @@ class LessonGrader:
             nn, nn_problem = self._package()
             names: dict[str, Any] = {}
             if test.needs:
-                if namespace_failure is None and (
-                    namespace is None or namespace_generation != self.worker.generation
-                ):
-                    namespace, namespace_failure = self._run_answers(lesson, answers, nn_problem)
+                if namespace is None or namespace_generation != self.worker.generation:
+                    namespace = self._run_answers(lesson, answers, nn_problem, broken)
                     namespace_generation = self.worker.generation
-                if namespace_failure is not None:
-                    status, message = namespace_failure
-                    result.cells[test.grade_id] = CellResult(
-                        0.0, test.points, True, status, message, test.exercise
-                    )
-                    continue
-                names = self._lookup(namespace, lesson, answers, test.needs)
+                names = self._lookup(namespace, lesson, answers, test.needs, broken)
             if nn is None:
-                nn = Unavailable(
-                    f"numpynet could not be imported: {nn_problem[1] if nn_problem else ''}"
-                )
+                why = nn_problem[1] if nn_problem else "the worker did not start"
+                nn = Unavailable(f"numpynet could not be imported: {why}", "error")
             result.cells[test.grade_id] = self._run_test(lesson, test, nn, names)
         for grade_id, points in lesson.manual:
             if answers is None:
@@ -518,49 +515,88 @@ class LessonGrader:
         return result.to_dict()
 
     def _run_answers(
-        self, lesson: Lesson, answers: dict[str, str], nn_problem: tuple[str, str] | None
-    ) -> tuple[Any, tuple[str, str] | None]:
-        """Run the answer cells in the worker: (namespace proxy, None) or (None, failure)."""
-        cells = [
-            [a.grade_id, _code(answers[a.grade_id])]
-            for a in lesson.answers
-            if a.grade_id in answers
-        ]
-        self.worker.deadline = time.monotonic() + self.timeout
-        try:
-            if not self.worker.alive:  # the package could not be imported: no nn here
-                self.worker.start()
-            package = nn_problem is None
-            reply = self.worker.request("cells", name=lesson.name, cells=cells, package=package)
-        except WorkerFailure as failure:
-            status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
-            what = "did not finish" if status == "timeout" else "killed the sandboxed process"
-            return None, (status, f"running your answer cells {what}: {failure}")
-        except Exception as error:  # noqa: BLE001 - a broken reply is the submission's
-            return None, ("error", f"running your answer cells failed: {error}")
-        finally:
-            self.worker.deadline = None
-        if not isinstance(reply, dict) or "namespace" not in reply:
-            return None, ("error", "running your answer cells gave no namespace")
-        self._answer_errors = reply.get("errors") if isinstance(reply.get("errors"), dict) else {}
-        return reply["namespace"], None
+        self,
+        lesson: Lesson,
+        answers: dict[str, str],
+        nn_problem: tuple[str, str] | None,
+        broken: dict[str, tuple[str, str]],
+    ) -> Any:
+        """Run the answer cells one by one in one worker namespace; returns its proxy.
+
+        A cell that kills the worker or runs past the deadline goes into ``broken``; the
+        worker is restarted and the cells before it run again, so that every other cell
+        still defines its names. None when no worker could be had at all.
+        """
+        self._answer_errors = {}
+        for _ in range(len(lesson.answers) + 1):
+            namespace = None
+            try:
+                if not self.worker.alive:
+                    self.worker.deadline = time.monotonic() + self.timeout
+                    self.worker.start()
+                for answer in lesson.answers:
+                    if answer.grade_id not in answers or answer.grade_id in broken:
+                        continue
+                    self.worker.deadline = time.monotonic() + self.timeout
+                    try:
+                        reply = self.worker.request(
+                            "cells",
+                            name=lesson.name,
+                            cells=[[answer.grade_id, _code(answers[answer.grade_id])]],
+                            package=nn_problem is None,
+                            namespace=namespace,
+                        )
+                    except WorkerFailure as failure:
+                        status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+                        what = "did not finish" if status == "timeout" else "killed its process"
+                        broken[answer.grade_id] = (
+                            status,
+                            f"your answer cell {answer.grade_id} {what}: {failure}",
+                        )
+                        raise
+                    if not isinstance(reply, dict) or "namespace" not in reply:
+                        raise WorkerCrashedReply(answer.grade_id)
+                    namespace = reply["namespace"]
+                    errors = reply.get("errors")
+                    self._answer_errors.update(errors if isinstance(errors, dict) else {})
+                return namespace
+            except WorkerFailure:
+                continue  # restart without the broken cell
+            except Exception as error:  # noqa: BLE001 - a malformed reply is the submission's
+                grade_id = error.args[0] if isinstance(error, WorkerCrashedReply) else "?"
+                broken[str(grade_id)] = ("error", f"running your answer cells failed: {error}")
+                return namespace
+            finally:
+                self.worker.deadline = None
+        return None
 
     def _lookup(
-        self, namespace: Any, lesson: Lesson, answers: dict[str, str], needs: tuple[str, ...]
+        self,
+        namespace: Any,
+        lesson: Lesson,
+        answers: dict[str, str],
+        needs: tuple[str, ...],
+        broken: dict[str, tuple[str, str]],
     ) -> dict[str, Any]:
         """The student's definitions of ``needs``, or stand-ins that say why one is missing."""
         names: dict[str, Any] = {}
         for name in needs:
+            owner = next((a for a in lesson.answers if name in a.defines), None)
+            if owner is not None and owner.grade_id in broken:
+                status, message = broken[owner.grade_id]
+                names[name] = Unavailable(message, status)
+                continue
             try:
+                if namespace is None:
+                    raise AttributeError(name)
                 names[name] = getattr(namespace, name)
             except WorkerFailure:
                 raise
             except Exception:  # noqa: BLE001 - AttributeError: the answers define no such name
-                names[name] = Unavailable(self._why_missing(name, lesson, answers))
+                names[name] = Unavailable(self._why_missing(name, owner, answers))
         return names
 
-    def _why_missing(self, name: str, lesson: Lesson, answers: dict[str, str]) -> str:
-        owner = next((a for a in lesson.answers if name in a.defines), None)
+    def _why_missing(self, name: str, owner: AnswerCell | None, answers: dict[str, str]) -> str:
         if owner is None:
             return f"{name} is not defined by your answer cells"
         if owner.grade_id not in answers:

@@ -212,6 +212,11 @@ def build(root: Path = ROOT) -> dict[str, bytes]:
     lessons_source = root / SOLUTIONS / LESSONS
     if lessons_source.is_dir() and source_files(lessons_source, "*.ipynb"):
         from .nbgrader_course import release_notebooks  # nbgrader is slow to import
+        from .notebooks import lint_lessons
+
+        problems = lint_lessons(lessons_source)  # the notebook grader's contract
+        if problems:
+            raise ReleaseError("lessons the notebook grader cannot grade:\n" + "\n".join(problems))
 
         for name, data in release_notebooks(lessons_source).items():
             generated[f"{LESSONS}/{name}"] = data

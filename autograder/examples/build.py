@@ -1,7 +1,8 @@
 """Materialise the example submissions: reference, stubs, independent, and one per bug.
 
 Each submission is a folder ``<out>/<name>/`` holding a ``numpynet/`` package and the six
-``lessons/`` notebooks, the shape of what a student hands in; ``<out>/catalogue.json`` records what each one must lose.
+``lessons/`` notebooks, the shape of what a student hands in; ``<out>/catalogue.json``
+records what each one must lose.
 """
 
 from __future__ import annotations

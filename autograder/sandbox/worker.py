@@ -234,7 +234,10 @@ class Server:
             return importlib.import_module(request["module"])
         if op == "cells":
             return self.run_cells(
-                str(request["name"]), request["cells"], bool(request.get("package", True))
+                str(request["name"]),
+                request["cells"],
+                bool(request.get("package", True)),
+                request.get("namespace"),
             )
         target = self.objects[request["ref"]]
         if op == "getattr":
@@ -266,26 +269,30 @@ class Server:
             return None
         raise ValueError(f"unknown request {op!r}")
 
-    def run_cells(self, name: str, cells: list, package: bool = True) -> dict:
-        """Run a notebook's answer cells, in order, in a fresh module namespace.
+    def run_cells(
+        self, name: str, cells: list, package: bool = True, namespace: Any = None
+    ) -> dict:
+        """Run a notebook's answer cells, in order, in one module namespace.
 
-        The namespace starts with what every lesson's set-up cell gives (``np``, and ``nn``
-        = the student's numpynet when ``package`` and it imports). Returns ``{"namespace": module,
-        "errors": {cell_id: error}}``: a failing cell is recorded and the next one still
-        runs, as in a notebook run top to bottom with errors allowed.
+        The namespace is ``namespace`` (from an earlier call) or a new one holding what
+        every lesson's set-up cell gives: ``np``, and ``nn`` = the student's numpynet when
+        ``package`` and it imports. Returns ``{"namespace": module, "errors": {cell_id:
+        error}}``: a failing cell is recorded and the next one still runs, as in a notebook
+        run top to bottom with errors allowed.
         """
         import importlib
         import linecache
         import types
 
-        namespace = types.ModuleType(name)
-        namespace.np = self.np
         errors: dict[str, dict] = {}
-        try:
-            if package:
-                namespace.nn = importlib.import_module("numpynet")
-        except BaseException as error:  # noqa: BLE001 - cells that use nn will say so
-            errors["import numpynet"] = self.describe(error)
+        if not isinstance(namespace, types.ModuleType):  # a new one (else: add to the given)
+            namespace = types.ModuleType(name)
+            namespace.np = self.np
+            try:
+                if package:
+                    namespace.nn = importlib.import_module("numpynet")
+            except BaseException as error:  # noqa: BLE001 - cells that use nn will say so
+                errors["import numpynet"] = self.describe(error)
         for cell_id, source in cells:
             filename = f"{name}.ipynb, cell {cell_id}"
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
