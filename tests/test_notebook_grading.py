@@ -1,0 +1,208 @@
+"""The notebook grader: trusted test cells, sandboxed answers, the lint, the gradebook.
+
+Hostile notebooks have their own file (test_hostile_notebooks.py); here: honest and
+careless submissions score what they should, messages name public lines and hide hidden
+ones, release refuses lessons the grader cannot grade, and grade-all keeps a real nbgrader
+gradebook whose hand-given points reach the class CSV on the next run without regrading.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import gradebook, notebooks, release, report
+from autograder.cli import grade_all
+from autograder.examples.hostile_notebooks import ROOT, write_base
+from autograder.grade import Grader
+from autograder.sandbox import choose
+
+ISOLATION = choose("auto")
+PACKAGE = 150.0
+NOTEBOOKS = 50.0  # autograded
+MANUAL = 5.0  # the derivation in lesson 02, graded by hand
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return Grader(ISOLATION, timeout=10, notebooks="always")
+
+
+def set_answer(submission: Path, lesson: str, grade_id: str, source: str) -> None:
+    path = submission / "lessons" / f"{lesson}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(
+        c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+    cell.source = source
+    nbformat.write(notebook, path)
+
+
+def cell(result, lesson: str, grade_id: str) -> dict:
+    return result.notebooks["notebooks"][lesson]["cells"][grade_id]
+
+
+def test_the_solved_course_earns_every_autograded_point(grader, tmp_path):
+    result = grader.grade(write_base("solved", tmp_path / "ada"))
+    assert result.points == PACKAGE
+    assert result.notebooks["score"] == NOTEBOOKS == result.notebooks["max_score"]
+    assert result.max_total == PACKAGE + NOTEBOOKS + MANUAL  # 205: every point that exists
+    assert result.awaiting_manual == MANUAL
+    derivation = cell(result, "02_softmax_cross_entropy", "l02_derivation_dl_dz")
+    assert derivation["status"] == "needs manual grading" and derivation["score"] is None
+    assert "total: 200/205" in report.headline(result)
+    assert "5 points await hand grading" in report.table(result)
+
+
+def test_the_released_notebooks_earn_nothing_and_say_what_to_do(grader, tmp_path):
+    result = grader.grade(write_base("stubs", tmp_path / "bob"))
+    assert result.total == 0
+    auto = [
+        c
+        for nb in result.notebooks["notebooks"].values()
+        for c in nb["cells"].values()
+        if c["auto"]
+    ]
+    assert {c["status"] for c in auto} == {"not started"}
+    first = cell(result, "00_setup_and_data", "l00_num_batches_tests")
+    assert "num_batches still raises NotImplementedError" in first["failure"]
+    softmax = cell(result, "02_softmax_cross_entropy", "ex2_1_softmax_tests")
+    assert "Exercise 2.1: softmax" in softmax["failure"]
+
+
+def test_a_public_line_is_named_and_a_hidden_one_is_not(grader, tmp_path):
+    submission = write_base("solved", tmp_path / "cy")
+    # Right on the public examples, wrong on the hidden one-layer case.
+    set_answer(
+        submission,
+        "01_forward_pass",
+        "l01_count_parameters",
+        "def count_parameters(sizes):\n"
+        "    return sum(d * m + m for d, m in zip(sizes[:-1], sizes[1:])) or 7\n",
+    )
+    set_answer(
+        submission,
+        "05_training_mnist",
+        "l05_accuracy",
+        "def accuracy(logits, y):\n    return 0.5\n",
+    )
+    result = grader.grade(submission)
+    hidden = cell(result, "01_forward_pass", "l01_count_parameters_tests")
+    assert hidden["status"] == "failed" and hidden["failure"].startswith("a hidden check failed")
+    assert "count_parameters((5,))" not in json.dumps(result.to_dict())
+    public = cell(result, "05_training_mnist", "l05_accuracy_tests")
+    assert public["failure"].startswith("line 3: assert np.isclose(")
+    assert result.notebooks["score"] == NOTEBOOKS - 2 - 1
+    assert result.points == PACKAGE  # the package is not touched by notebook answers
+
+
+def test_missing_unreadable_and_incomplete_notebooks_say_so(grader, tmp_path):
+    submission = write_base("solved", tmp_path / "dee")
+    (submission / "lessons" / "00_setup_and_data.ipynb").unlink()
+    (submission / "lessons" / "01_forward_pass.ipynb").write_text("{not json")
+    path = submission / "lessons" / "04_optimisers.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells = [
+        c
+        for c in notebook.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") != "l04_rmsprop_first_step"
+    ]
+    nbformat.write(notebook, path)
+    result = grader.grade(submission)
+    nbs = result.notebooks["notebooks"]
+    assert not nbs["00_setup_and_data"]["submitted"] and nbs["00_setup_and_data"]["score"] == 0
+    assert {c["status"] for c in nbs["00_setup_and_data"]["cells"].values()} == {"not submitted"}
+    assert "unreadable notebook" in nbs["01_forward_pass"]["problem"]
+    assert {c["status"] for c in nbs["01_forward_pass"]["cells"].values()} == {"error"}
+    missing = nbs["04_optimisers"]["cells"]["l04_rmsprop_first_step_tests"]
+    assert "l04_rmsprop_first_step is missing" in missing["failure"]
+    assert nbs["04_optimisers"]["cells"]["l04_max_stable_lr_tests"]["status"] == "passed"
+    assert nbs["02_softmax_cross_entropy"]["score"] == 12  # untouched notebooks: full marks
+
+
+def test_the_lint_names_what_the_grader_cannot_run(tmp_path):
+    source = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell("def f(x):\n    return x\n")
+    answer.metadata["nbgrader"] = {"grade_id": "l9_f", "solution": True, "grade": False}
+    test = nbformat.v4.new_code_cell(
+        "with quiet():\n    assert f(1) == helper\n    p = nn.Parameter(np.zeros(2))\n"
+        "    p.grad[:] = 1.0\n"
+    )
+    test.metadata["nbgrader"] = {"grade_id": "l9_f_tests", "grade": True, "points": 1}
+    source.cells = [answer, test]
+    nbformat.write(source, tmp_path / "09_x.ipynb")
+    problems = notebooks.lint_lessons(tmp_path)
+    assert len(problems) == 2
+    assert "uses 'helper'" in problems[0]
+    assert "line 4" in problems[1] and "p.grad[...]" in problems[1]
+    assert notebooks.lint_lessons(ROOT / "solutions" / "lessons") == []
+
+
+def test_release_refuses_a_lesson_the_grader_cannot_grade(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "solutions", root / "solutions")
+    path = root / "solutions" / "lessons" / "04_optimisers.ipynb"
+    text = path.read_text().replace("p.grad = np.array([0.5, -1.0])", "p.grad[:] = [0.5, -1.0]")
+    path.write_text(text)
+    with pytest.raises(release.ReleaseError, match="writes into `p.grad"):
+        release.build(root)
+
+
+def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
+    klass = tmp_path / "class"
+    write_base("solved", klass / "ada")
+    write_base("stubs", klass / "bob")
+    out = tmp_path / "out"
+    first = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert [r.max_total for r in first] == [205.0, 205.0]
+    course = gradebook.course_folder(out)
+    assert (course / "nbgrader_config.py").is_file()
+    assert (course / "autograded" / "ada" / "lessons" / "02_softmax_cross_entropy.ipynb").is_file()
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        submission = book.find_submission("lessons", "ada")
+        assert submission.code_score == NOTEBOOKS  # the trusted scores, as nbgrader keeps them
+        assert book.find_submission("lessons", "bob").code_score == 0
+        grade = book.find_grade(
+            "l02_derivation_dl_dz", "02_softmax_cross_entropy", "lessons", "ada"
+        )
+        grade.manual_score = 4.0  # what formgrader does when the instructor grades it
+        book.db.commit()
+
+    seconds = json.loads((out / "ada" / "report.json").read_text())["seconds"]
+    second = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    ada = second[0]
+    assert ada.seconds == seconds  # not graded again: same submission, same grader
+    assert ada.total == PACKAGE + NOTEBOOKS + 4.0
+    derivation = cell(ada, "02_softmax_cross_entropy", "l02_derivation_dl_dz")
+    assert derivation["status"] == "graded by hand"
+    rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
+    assert float(rows["ada"]["total"]) == 204.0 and float(rows["ada"]["max_total"]) == 205.0
+    assert float(rows["bob"]["total"]) == 0.0
+    gradescope = json.loads((out / "ada" / "results.json").read_text())
+    assert gradescope["score"] == 204.0
+
+
+def test_grade_all_regrades_only_what_changed(tmp_path):
+    klass = tmp_path / "class"
+    write_base("stubs", klass / "cy")
+    write_base("stubs", klass / "dee")
+    out = tmp_path / "out"
+    grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    kept = {s: json.loads((out / s / "report.json").read_text())["seconds"] for s in ("cy", "dee")}
+    shutil.rmtree(klass / "dee" / "numpynet")
+    shutil.copytree(ROOT / "solutions" / "numpynet", klass / "dee" / "numpynet")
+    again = {
+        r.name: r for r in grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    }
+    assert again["cy"].seconds == kept["cy"]
+    assert again["dee"].seconds != kept["dee"] and again["dee"].points == PACKAGE
+    forced = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False, force=True)
+    assert forced[0].seconds != kept["cy"]
