@@ -177,8 +177,13 @@ def grade_all(
         else:
             todo.append((path, stamp))
     context = get_context("spawn")  # fresh processes: no inherited threads or state
-    bar = tqdm(total=len(paths), initial=len(results), desc="grading", unit="submission")
-    bar.disable = not progress
+    bar = tqdm(
+        total=len(paths),
+        initial=len(results),
+        desc="grading",
+        unit="submission",
+        disable=not progress,
+    )
     with ProcessPoolExecutor(
         max_workers=max(1, jobs),
         mp_context=context,

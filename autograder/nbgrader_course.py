@@ -1,14 +1,17 @@
-"""nbgrader glue: a real course folder, a real gradebook, and plain-data scores.
+"""nbgrader glue: the course folder, reproducible student notebooks, and plain nbgrader runs.
 
 The course has ONE assignment, ``lessons``, holding every notebook of ``solutions/lessons``.
 
 * ``release_notebooks(source)``: the student notebooks (``generate_assignment``), normalised
   so that releasing twice gives the same bytes (used by ``autograder.release``).
-* ``autograde_submission(submission)``: build a course in a work folder, generate the
-  assignment, copy the submission's notebooks to ``submitted/<student>/lessons/``, run
-  ``autograde`` in a child process whose kernels import the submission's ``numpynet``
-  (PYTHONPATH), and read the scores back from the gradebook (plain dicts, see its
-  docstring).
+* ``prepare_course`` / ``course_config``: a course folder and its configuration, shared with
+  the gradebook that ``grade-all`` keeps (autograder/gradebook.py).
+* ``autograde_submission(submission)``: plain ``nbgrader autograde`` in kernels, as a
+  home-made nbgrader set-up would grade. It is NOT how the course grades (student cells
+  share a kernel with the tests there, so a notebook can rewrite them: see
+  autograder/notebooks.py for the trusted way). It stays as the proof that the lessons work
+  under stock nbgrader, which is what students' ``nbgrader validate`` runs, and as the
+  benchmark's peer (benchmarks/grading.py).
 
 nbgrader traps handled here: the gradebook is created by running ``alembic`` from PATH (the
 interpreter's bin folder goes first); the kernel's cwd is the notebook's folder, so the

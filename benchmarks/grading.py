@@ -3,12 +3,13 @@
     python benchmarks/grading.py [--submissions 100] [--jobs 2] [--nbgrader auto|skip]
 
 Builds a class of N submissions - the example submissions (reference, independent,
-stubs, every catalogued bug) and the hostile ones that finish (the two infinite loops
-are timed apart: by design each costs one --timeout) - cycled to N, grades it with
-``grade_all`` (bubblewrap when available, the real public and hidden checks), and
-prints seconds per submission per core. The peer, run in the same script: nbgrader's
-autograde of ONE notebook for one student, through the course's glue
-(autograder.nbgrader_course) when it works, else a trivial one-cell nbgrader course.
+stubs, every catalogued bug; each with the six lesson notebooks) and the hostile ones
+that finish (the two infinite loops are timed apart: by design each costs one
+--timeout) - cycled to N, grades it with ``grade_all`` (bubblewrap when available, the
+real public and hidden checks), and prints seconds per submission per core, package only
+and full (package + notebooks, answer cells sandboxed, the gradebook written). The peer,
+run in the same script: nbgrader's autograde of the notebooks in kernels, through the
+course's glue (autograder.nbgrader_course) when it works, else a trivial one-cell course.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def time_class(count: int, jobs: int, timeout: float) -> tuple[float, float, float]:
+def time_class(
+    count: int, jobs: int, timeout: float, notebooks: str = "skip"
+) -> tuple[float, float, float]:
     """(wall s, wall s x jobs / count, CPU s / count) for grading ``count`` submissions.
 
     The CPU time includes the pool's processes and all their sandboxed workers (each
@@ -68,14 +71,14 @@ def time_class(count: int, jobs: int, timeout: float) -> tuple[float, float, flo
         build_class(folder, count)
         started, cpu = time.perf_counter(), cpu_seconds()
         results = grade_all(
-            folder, Path(tmp) / "out", jobs, timeout=timeout, notebooks="skip", progress=False
+            folder, Path(tmp) / "out", jobs, timeout=timeout, notebooks=notebooks, progress=False
         )
         wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert len(results) == count
     return wall, wall * jobs / count, cpu / count
 
 
-def time_one_process(count: int) -> tuple[float, float]:
+def time_one_process(count: int, notebooks: str = "skip") -> tuple[float, float]:
     """(wall, CPU) seconds per submission in one warm grading process (no pool start-up).
 
     CPU seconds are what one core spends per submission, grader and sandboxed worker
@@ -84,7 +87,7 @@ def time_one_process(count: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="npn-bench-") as tmp:
         folder = Path(tmp) / "class"
         build_class(folder, count)
-        grader = Grader("auto", notebooks="skip")
+        grader = Grader("auto", notebooks=notebooks)
         grader.grade(folder / sorted(os.listdir(folder))[0])  # warm: imports, collection
         started, cpu = time.perf_counter(), cpu_seconds()
         for name in sorted(os.listdir(folder)):
@@ -170,18 +173,20 @@ def main() -> None:
     args = parser.parse_args()
 
     print(choose("auto").summary)
-    wall, per_core, cpu = time_class(args.submissions, args.jobs, args.timeout)
-    print(
-        f"grade-all: {args.submissions} submissions, {args.jobs} jobs: {wall:.1f} s wall, "
-        f"{wall / args.submissions:.2f} s per submission, {per_core:.2f} s x jobs per submission, "
-        f"{cpu:.2f} s CPU per submission (pool start-up included)"
-    )
-    print(f"machine load while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    one, cpu = time_one_process(min(args.submissions, 30))
-    print(
-        f"one warm grading process: {one:.2f} s wall, {cpu:.2f} s CPU per submission "
-        f"(grader + sandboxed worker; no pool start-up)"
-    )
+    for notebooks, what in (("skip", "package only"), ("auto", "full: package + six notebooks")):
+        wall, per_core, cpu = time_class(args.submissions, args.jobs, args.timeout, notebooks)
+        print(
+            f"grade-all, {what}: {args.submissions} submissions, {args.jobs} jobs: "
+            f"{wall:.1f} s wall, {wall / args.submissions:.2f} s per submission, "
+            f"{per_core:.2f} s x jobs per submission, {cpu:.2f} s CPU per submission "
+            "(pool start-up and, with notebooks, the nbgrader gradebook included)"
+        )
+        print(f"machine load while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        one, cpu_one = time_one_process(min(args.submissions, 30), notebooks)
+        print(
+            f"one warm grading process, {what}: {one:.2f} s wall, {cpu_one:.2f} s CPU per "
+            "submission (grader + sandboxed worker; no pool start-up)"
+        )
     loops = time_loops(timeout=2.0)
     print(f"the two infinite-loop submissions with --timeout 2: {loops:.1f} s together")
     if args.nbgrader == "skip":
@@ -191,7 +196,11 @@ def main() -> None:
     peer, what = trivial, "the one-cell notebook"
     try:
         peer, what = time_nbgrader_glue(), "one lesson notebook"
-        print(f"nbgrader autograde through the course glue: {peer:.2f} s per lesson notebook")
+        print(
+            f"nbgrader autograde in kernels (the untrusted way, through the course glue): "
+            f"{peer:.2f} s per lesson notebook, {6 * peer:.1f} s for six"
+        )
+        print(f"ratio: full trusted submission (wall) = {one / (6 * peer):.2f} x nbgrader's six")
     except Exception as error:  # noqa: BLE001 - the trivial course stays the peer
         print(f"(course glue unavailable: {type(error).__name__}: {str(error)[:200]})")
     print(f"ratio: one sandboxed package grading (wall) = {one / peer:.2f} x nbgrader on {what}")
