@@ -18,24 +18,16 @@ helper, patch numpy, install an IPython hook or return an always-equal object to
 test: none of that reaches this process. Demo cells (the MNIST training of lesson 05)
 are never run.
 
-``lint`` states the contract this needs from every source lesson, and ``release`` refuses
-lessons that break it: a test cell uses only ``np``, ``nn``, ``quiet``, builtins and names
-its lesson's answer cells define, and never writes into an array it read from ``nn``
-(``p.grad[:] = g`` would change a copy; ``p.grad = g`` reaches the student's object).
+The lesson model (answer, test and hand-graded cells; how a test cell fails) is in
+autograder/cells.py, shared with the students' ``check``.
 """
 
 from __future__ import annotations
 
-import ast
 import builtins
-import contextlib
-import hashlib
-import linecache
 import os
-import re
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,196 +35,35 @@ from typing import Any
 import nbformat
 import numpy as np
 
-from . import exercises
-from .markers import BEGIN_HIDDEN, END_HIDDEN, find_regions
-from .sandbox import RemoteError, Worker, WorkerFailure, WorkerTimeout
+from .cells import (  # noqa: F401 - the lesson model, re-exported where the grader reads it
+    AnswerCell,
+    Lesson,
+    MissingAnswer,
+    TestCell,
+    Unavailable,
+    code_of,
+    compiled,
+    cut,
+    explain,
+    lint,
+    quiet,
+)
+from .cells import lint_lessons as _lint_lessons  # the parser takes a folder; ours defaults
+from .cells import source_lessons as _source_lessons
+from .nbgrader_course import SOURCE_LESSONS
+from .sandbox import Worker, WorkerFailure, WorkerTimeout
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE_LESSONS = ROOT / "solutions" / "lessons"
-SETUP_NAMES = ("np", "nn", "quiet")  # what every lesson's set-up cell gives a test cell
 MAX_NOTEBOOK_BYTES = 20 * 1024**2  # a bigger submitted notebook is not read
-MESSAGE_CHARS = 600
-EXERCISE_IN_GRADE_ID = re.compile(r"(?:^|_)(ex\d+_\d+)(?:_|$)")  # test_ex2_1_softmax -> ex2_1
-_EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
-_MAGIC = re.compile(r"^\s*[%!]")
-
-
-# -- the instructor's lessons -------------------------------------------------------------
-@dataclass(frozen=True)
-class AnswerCell:
-    """A cell the student writes: its id and the names its reference answer defines."""
-
-    grade_id: str
-    defines: frozenset[str]
-
-
-@dataclass(frozen=True)
-class TestCell:
-    """An instructor's test cell, with its hidden lines, run in the trusted process."""
-
-    grade_id: str
-    points: float
-    source: str
-    needs: tuple[str, ...]  # names from the lesson's answer cells it uses
-    hidden: frozenset[int]  # 1-based line numbers inside hidden-test regions
-
-    @property
-    def exercise(self) -> str | None:
-        """The package exercise this cell tests (``ex2_1`` in ``ex2_1_softmax_tests``)."""
-        match = EXERCISE_IN_GRADE_ID.search(self.grade_id)
-        return match.group(1) if match and match.group(1) in exercises.BY_ID else None
-
-
-@dataclass(frozen=True)
-class Lesson:
-    """One source notebook: its answer, test and hand-graded cells."""
-
-    name: str  # file stem, e.g. "02_softmax_cross_entropy"
-    answers: tuple[AnswerCell, ...]
-    tests: tuple[TestCell, ...]
-    manual: tuple[tuple[str, float], ...]  # (grade_id, points) of hand-graded cells
-
-    @property
-    def max_score(self) -> float:
-        return sum(t.points for t in self.tests)
-
-    @property
-    def manual_max_score(self) -> float:
-        return sum(points for _, points in self.manual)
-
-
-def _code(source: str) -> str:
-    """Cell source as Python: IPython magics and shell lines become blank lines."""
-    return "\n".join("" if _MAGIC.match(line) else line for line in source.splitlines())
-
-
-def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
-    """(names a cell binds, names it reads) - a cell-level approximation good for lessons."""
-    bound: set[str] = set()
-    read: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return bound, read
-
-
-def _top_level_names(tree: ast.Module) -> set[str]:
-    """Names a cell defines for later cells: top-level defs, classes, assignments, imports."""
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        else:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
-    return names
-
-
-def _hidden_lines(source: str, where: str) -> frozenset[int]:
-    lines = source.splitlines()
-    hidden: set[int] = set()
-    for region in find_regions(lines, BEGIN_HIDDEN, END_HIDDEN, where):
-        hidden.update(range(region.begin + 1, region.end + 2))  # 1-based, markers included
-    return frozenset(hidden)
-
-
-def read_lesson(path: Path) -> Lesson:
-    """The graded cells of one SOURCE notebook (with solutions and hidden tests)."""
-    notebook = nbformat.read(path, as_version=4)
-    answers: list[AnswerCell] = []
-    tests: list[TestCell] = []
-    manual: list[tuple[str, float]] = []
-    defined: set[str] = set()
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id", "")
-        if cell.cell_type != "code":
-            if meta.get("grade"):
-                manual.append((grade_id, float(meta.get("points", 0))))
-            continue
-        if meta.get("solution"):
-            names = _top_level_names(ast.parse(_code(cell.source)))
-            answers.append(AnswerCell(grade_id, frozenset(names)))
-            defined |= names
-        elif meta.get("grade"):
-            bound, read = _names(ast.parse(_code(cell.source)))
-            needs = tuple(sorted((read - bound) & defined))
-            where = f"{path.name}:{grade_id}"
-            tests.append(
-                TestCell(
-                    grade_id,
-                    float(meta.get("points", 0)),
-                    cell.source,
-                    needs,
-                    _hidden_lines(cell.source, where),
-                )
-            )
-    return Lesson(path.stem, tuple(answers), tuple(tests), tuple(manual))
-
-
-_LESSONS: dict[str, tuple[Lesson, ...]] = {}
 
 
 def source_lessons(folder: Path = SOURCE_LESSONS) -> tuple[Lesson, ...]:
-    """Every source lesson of ``folder``, parsed once per content for this process."""
-    paths = sorted(p for p in Path(folder).glob("*.ipynb") if p.is_file())
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    key = digest.hexdigest()
-    if key not in _LESSONS:
-        _LESSONS[key] = tuple(read_lesson(path) for path in paths)
-    return _LESSONS[key]
-
-
-def lint(lesson: Lesson) -> list[str]:
-    """What in a source lesson the trusted notebook grader cannot grade (empty: all fine)."""
-    problems: list[str] = []
-    answer_names = set().union(*(a.defines for a in lesson.answers)) if lesson.answers else set()
-    allowed = set(SETUP_NAMES) | answer_names | set(dir(builtins))
-    seen: set[str] = set()
-    for test in lesson.tests:
-        where = f"{lesson.name}.ipynb, test cell {test.grade_id}"
-        if test.grade_id in seen:
-            problems.append(f"{where}: duplicate grade_id")
-        seen.add(test.grade_id)
-        tree = ast.parse(_code(test.source))
-        bound, read = _names(tree)
-        for name in sorted(read - bound - allowed):
-            problems.append(
-                f"{where}: uses {name!r}, which neither the set-up cell (np, nn, quiet) nor an "
-                "answer cell of this lesson defines; grading runs only those"
-            )
-        for node in ast.walk(tree):
-            targets: list[ast.expr] = []
-            if isinstance(node, ast.Assign):
-                targets = node.targets
-            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-                targets = [node.target]
-            for target in targets:
-                if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute):
-                    problems.append(
-                        f"{where}, line {target.lineno}: writes into "
-                        f"`{ast.unparse(target.value)}[...]`; under grading an attribute read "
-                        "from nn is a copy, so assign the whole attribute instead"
-                    )
-    return problems
+    """The instructor's lessons (default: solutions/lessons), parsed once per content."""
+    return _source_lessons(folder)
 
 
 def lint_lessons(folder: Path = SOURCE_LESSONS) -> list[str]:
-    """``lint`` over every source lesson of ``folder``."""
-    return [problem for lesson in source_lessons(folder) for problem in lint(lesson)]
+    """What in the instructor's lessons the notebook grader cannot grade (empty: all fine)."""
+    return _lint_lessons(folder)
 
 
 # -- results ------------------------------------------------------------------------------
@@ -301,93 +132,8 @@ def summary(notebooks: dict[str, dict[str, Any]], errors: list[str], how: str) -
 
 
 # -- the trusted side of a test cell -----------------------------------------------------
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """The grader's ``quiet()``: a notebook's own definition never reaches a test cell."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-class Unavailable:
-    """Stands for ``nn`` or a notebook function that could not be had: any use explains why."""
-
-    def __init__(self, why: str, status: str = "failed") -> None:
-        self._why = why
-        self._status = status
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise MissingAnswer(self._why, self._status)
-
-    __call__ = _fail
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise MissingAnswer(self._why, self._status)
-
-
 class WorkerCrashedReply(Exception):
     """The worker answered running an answer cell with something that is not a namespace."""
-
-
-class MissingAnswer(Exception):
-    """A test cell needs something the submission does not provide."""
-
-    def __init__(self, why: str, status: str = "failed") -> None:
-        super().__init__(why)
-        self.status = status
-
-
-def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 20] + " ... [cut]"
-
-
-def _failure(error: BaseException, test: TestCell, filename: str) -> tuple[str, str]:
-    """(status, student-facing message) for an exception a test cell raised."""
-    if isinstance(error, NotImplementedError):
-        text = str(error) or (
-            f"your answer for {', '.join(test.needs)} still raises NotImplementedError"
-            if test.needs
-            else "NotImplementedError"
-        )
-        found = _EXERCISE_NUMBER.search(text)
-        own = exercises.BY_ID[test.exercise].number if test.exercise else None
-        if found and own and found.group(1) != own:
-            text = f"needs Exercise {found.group(1)} first: {text}"
-        return "not started", text
-    if isinstance(error, MissingAnswer):
-        return error.status, str(error)
-    # Where in the test cell it stopped: a public line is shown, a hidden one is not.
-    line_number = None
-    for frame, number in _frames(error):
-        if frame == filename:
-            line_number = number
-    where = ""
-    if line_number is not None:
-        if line_number in test.hidden:
-            where = "a hidden check failed"
-        else:
-            line = test.source.splitlines()[line_number - 1].strip()
-            where = f"line {line_number}: {line}"
-    if isinstance(error, AssertionError):
-        detail = str(error).strip()
-        text = where or "a check failed"
-        return "failed", text + (f"\n{detail}" if detail else "")
-    if isinstance(error, RemoteError) or getattr(error, "remote_type", ""):
-        text = f"your code raised {type(error).__name__}: {error}"
-        trace = getattr(error, "remote_traceback", "")
-        text += ("\n" + trace.rstrip()) if trace else ""
-    else:
-        text = f"{type(error).__name__}: {error}"
-    return "failed", (f"{where}\n{text}" if where else text)
-
-
-def _frames(error: BaseException) -> Iterator[tuple[str, int]]:
-    trace = error.__traceback__
-    while trace is not None:
-        yield trace.tb_frame.f_code.co_filename, trace.tb_lineno
-        trace = trace.tb_next
 
 
 # -- reading a submitted notebook --------------------------------------------------------
@@ -408,7 +154,7 @@ def submitted_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str] | None
     try:
         notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     except Exception as error:  # noqa: BLE001 - a broken file is the student's problem
-        return None, f"unreadable notebook ({type(error).__name__}: {_cut(str(error), 200)})"
+        return None, f"unreadable notebook ({type(error).__name__}: {cut(str(error), 200)})"
     wanted = {answer.grade_id for answer in lesson.answers}
     found: dict[str, str] = {}
     for cell in notebook.cells:
@@ -542,7 +288,7 @@ class LessonGrader:
                         reply = self.worker.request(
                             "cells",
                             name=lesson.name,
-                            cells=[[answer.grade_id, _code(answers[answer.grade_id])]],
+                            cells=[[answer.grade_id, code_of(answers[answer.grade_id])]],
                             package=nn_problem is None,
                             namespace=namespace,
                         )
@@ -613,7 +359,7 @@ class LessonGrader:
         self, lesson: Lesson, test: TestCell, nn: Any, names: dict[str, Any]
     ) -> CellResult:
         filename = f"<{lesson.name}.ipynb, test cell {test.grade_id}>"
-        code = _compiled(test.source, filename)
+        code = compiled(test.source, filename)
         scope: dict[str, Any] = {"__builtins__": builtins, "np": np, "nn": nn, "quiet": quiet}
         scope.update(names)
         self.worker.deadline = time.monotonic() + self.timeout
@@ -629,8 +375,8 @@ class LessonGrader:
         except BaseException as error:  # noqa: BLE001 - a failing test cell
             if isinstance(error, KeyboardInterrupt):
                 raise
-            status, message = _failure(error, test, filename)
-            return CellResult(0.0, test.points, True, status, _cut(message), test.exercise)
+            status, message = explain(error, test, filename)
+            return CellResult(0.0, test.points, True, status, cut(message), test.exercise)
         finally:
             self.worker.deadline = None
         if self.worker.failure is not None:  # the failure was swallowed inside the cell
@@ -638,16 +384,3 @@ class LessonGrader:
             status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
             return CellResult(0.0, test.points, True, status, str(failure), test.exercise)
         return CellResult(test.points, test.points, True, "passed", "", test.exercise)
-
-
-_COMPILED: dict[tuple[str, str], Any] = {}
-
-
-def _compiled(source: str, filename: str) -> Any:
-    """A test cell's code object (compiled once per process; lines kept for tracebacks)."""
-    key = (filename, source)
-    if key not in _COMPILED:
-        text = _code(source)
-        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        _COMPILED[key] = compile(text, filename, "exec", dont_inherit=True)
-    return _COMPILED[key]

@@ -292,8 +292,8 @@ def write_tree(files: Mapping[str, bytes], root: Path, dirs: Iterable[str] = GEN
 
 # Instructor-only modules: a public test importing one of these is a release error.
 INSTRUCTOR_ONLY = re.compile(
-    r"^autograder/(hidden|examples|sandbox|release|grade|grading|nbgrader_course|report|cli"
-    r"|__main__)(/|\.py$|$)"
+    r"^autograder/(hidden|examples|sandbox|release|grade|grading|nbgrader_course|gradebook"
+    r"|notebooks|report|cli)(/|\.py$|$)"
 )
 BUNDLE_FILES = ("pyproject.toml", "environment.yml", "data/README.md", "data/manifest.json")
 STUDENT_README = """\
@@ -349,7 +349,12 @@ def bundle_files(root: Path, generated: Mapping[str, bytes]) -> dict[str, bytes]
         if (root / name).is_file():
             files[name] = (root / name).read_bytes()
     # autograder/public/ wholesale, then the closure of the autograder modules it imports.
-    todo = [Path("autograder/__init__.py")]
+    # `python -m autograder check` (autograder/__main__.py): the students' progress table.
+    todo = [
+        Path("autograder/__init__.py"),
+        Path("autograder/__main__.py"),
+        Path("autograder/check.py"),
+    ]
     public = root / "autograder" / "public"
     if public.is_dir():
         todo += [Path("autograder/public") / rel for rel in source_files(public)]

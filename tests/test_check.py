@@ -1,0 +1,62 @@
+"""``python -m autograder check``: the student's progress table, from their own folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def course(tmp_path: Path, package: Path, lessons: Path) -> Path:
+    """A course folder as a student has it: autograder/, numpynet/, lessons/."""
+    folder = tmp_path / "course"
+    ignore = shutil.ignore_patterns("__pycache__", "hidden", "examples")
+    shutil.copytree(ROOT / "autograder", folder / "autograder", ignore=ignore)
+    shutil.copytree(package, folder / "numpynet", ignore=ignore)
+    shutil.copytree(lessons, folder / "lessons", ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
+    return folder
+
+
+def check(folder: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_check_shows_a_solved_course_passing_everything(tmp_path):
+    out = check(course(tmp_path, ROOT / "solutions" / "numpynet", ROOT / "solutions" / "lessons"))
+    assert "passing public checks: 200 of 200 points" in out
+    assert "not started" not in out and "failing" not in out
+    assert "this is not your grade" in out
+
+
+@pytest.mark.slow
+def test_check_shows_the_stubs_not_started_and_what_to_read(tmp_path):
+    folder = course(tmp_path, ROOT / "numpynet", ROOT / "lessons")
+    out = check(folder)
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "passing public checks: 0 of 200 points" in out
+    assert "not started" in lines["ex2_1"] and "Exercise 2.1: softmax" in lines["ex2_1"]
+    assert "num_batches still raises NotImplementedError" in lines["l00_num_batches_tests"]
+    assert "next: ex0_1 (Exercise 0.1: DataLoader iteration)" in out
+    # One exercise done: its rows turn, the others stay.
+    shutil.copy(ROOT / "solutions" / "numpynet" / "gradcheck.py", folder / "numpynet")
+    again = {line.split()[0]: line for line in check(folder).splitlines() if line.strip()}
+    assert "passing public checks" in again["ex3_3"]
+    assert "not started" in again["ex2_1"]
