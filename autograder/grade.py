@@ -44,6 +44,7 @@ from .sandbox import (
     WorkerTimeout,
     choose,
     connect,
+    outcome_of,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -575,11 +576,7 @@ class Grader:
                 try:
                     row = run_check(check, nn, lambda: self.suite.reference)
                 except WorkerFailure as failure:
-                    status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
-                    if status == "timeout":
-                        message = f"time limit of {self.timeout:g} s for this exercise reached"
-                    else:
-                        message = f"your code killed its sandboxed process: {failure}"
+                    status, message = outcome_of(failure, self.timeout, "exercise")
                     rows.append(
                         CheckResult(check.name, check.exercise, check.visibility, status, message)
                     )

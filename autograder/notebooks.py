@@ -51,7 +51,7 @@ from .cells import (  # noqa: F401 - the lesson model, re-exported where the gra
 from .cells import lint_lessons as _lint_lessons  # the parser takes a folder; ours defaults
 from .cells import source_lessons as _source_lessons
 from .nbgrader_course import SOURCE_LESSONS
-from .sandbox import Worker, WorkerFailure, WorkerTimeout
+from .sandbox import Worker, WorkerFailure, WorkerTimeout, outcome_of
 
 MAX_NOTEBOOK_BYTES = 20 * 1024**2  # a bigger submitted notebook is not read
 
@@ -365,12 +365,8 @@ class LessonGrader:
         self.worker.deadline = time.monotonic() + self.timeout
         try:
             exec(code, scope)  # noqa: S102 - the instructor's cell, run in the trusted process
-        except WorkerFailure as failure:
-            status = "timeout" if isinstance(failure, WorkerTimeout) else "error"
-            if status == "timeout":
-                message = f"time limit of {self.timeout:g} s for this cell reached"
-            else:
-                message = f"your code killed its sandboxed process: {failure}"
+        except WorkerFailure as stopped:
+            status, message = outcome_of(stopped, self.timeout, "cell")
             return CellResult(0.0, test.points, True, status, message, test.exercise)
         except BaseException as error:  # noqa: BLE001 - a failing test cell
             if isinstance(error, KeyboardInterrupt):

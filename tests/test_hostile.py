@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import platform
-import socket
 from pathlib import Path
 
 import pytest
@@ -47,17 +46,6 @@ def tree_digest() -> str:
 @pytest.fixture(scope="module")
 def grader() -> Grader:
     return Grader(ISOLATION, timeout=TIMEOUT, notebooks="skip")
-
-
-@pytest.fixture(scope="module")
-def listener():
-    """A TCP port on this machine that a sandboxed submission must not reach."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.setblocking(False)
-    yield server
-    server.close()
 
 
 def expected_status(entry: Hostile, exercise_id: str) -> str | None:

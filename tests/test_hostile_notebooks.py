@@ -10,7 +10,6 @@ and no text of the hidden tests or solutions reaches the student's feedback.
 from __future__ import annotations
 
 import platform
-import socket
 import time
 
 import pytest
@@ -42,16 +41,6 @@ def grader() -> Grader:
 def bases(grader, tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("bases")
     return {name: grader.grade(write_base(name, folder / name)) for name in ("stubs", "solved")}
-
-
-@pytest.fixture(scope="module")
-def listener():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.setblocking(False)
-    yield server
-    server.close()
 
 
 def secret_lines() -> set[str]:

@@ -12,7 +12,14 @@ See protocol.py (the wire format), worker.py (the sandboxed side), isolation.py
 
 from .isolation import Isolation, Limits, choose
 from .proxy import RemoteObject, connect
-from .session import RemoteError, Worker, WorkerCrashed, WorkerFailure, WorkerTimeout
+from .session import (
+    RemoteError,
+    Worker,
+    WorkerCrashed,
+    WorkerFailure,
+    WorkerTimeout,
+    outcome_of,
+)
 
 __all__ = [
     "Isolation",
@@ -25,4 +32,5 @@ __all__ = [
     "WorkerTimeout",
     "choose",
     "connect",
+    "outcome_of",
 ]

@@ -52,6 +52,16 @@ class WorkerCrashed(WorkerFailure):
     """The worker process died or broke the protocol."""
 
 
+def outcome_of(failure: WorkerFailure, timeout: float, scope: str) -> tuple[str, str]:
+    """("timeout" or "error", the student-facing message) for a worker that stopped answering.
+
+    ``scope`` names what the deadline covered ("exercise", "cell").
+    """
+    if isinstance(failure, WorkerTimeout):
+        return "timeout", f"time limit of {timeout:g} s for this {scope} reached"
+    return "error", f"your code killed its sandboxed process: {failure}"
+
+
 class OutputTail:
     """Drain a pipe on a thread, keeping the first OUTPUT_KEEP bytes and a count."""
 
