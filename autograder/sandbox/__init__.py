@@ -10,16 +10,10 @@ See protocol.py (the wire format), worker.py (the sandboxed side), isolation.py
 (bubblewrap or degraded), session.py (process, deadlines, callbacks), proxy.py.
 """
 
+from .errors import RemoteError, WorkerCrashed, WorkerFailure, WorkerTimeout, outcome_of
 from .isolation import Isolation, Limits, choose
 from .proxy import RemoteObject, connect
-from .session import (
-    RemoteError,
-    Worker,
-    WorkerCrashed,
-    WorkerFailure,
-    WorkerTimeout,
-    outcome_of,
-)
+from .session import Worker
 
 __all__ = [
     "Isolation",

@@ -9,9 +9,12 @@ the worker process that made it: after a restart it raises WorkerCrashed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .session import Worker, WorkerCrashed
+from .errors import WorkerCrashed
+
+if TYPE_CHECKING:  # the session imports this module: no import back at run time
+    from .session import Worker
 
 _SLOTS = ("_worker", "_id", "_type", "_generation", "_methods")
 

@@ -24,42 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from . import protocol
+from .errors import (  # noqa: F401 - re-exported: the failures belong to the session
+    RemoteError,
+    WorkerCrashed,
+    WorkerFailure,
+    WorkerTimeout,
+    outcome_of,
+)
 from .isolation import Isolation, Limits, worker_command
+from .proxy import RemoteMethod, RemoteObject
 
 STARTUP_SECONDS = 30.0  # a worker that is not ready by then is reported as crashed
 OUTPUT_KEEP = 16 * 1024  # bytes of student stdout/stderr kept for the report
-
-
-class RemoteError(Exception):
-    """An exception raised by student code whose type is not a Python builtin."""
-
-    def __init__(self, type_name: str, message: str, traceback: str = "") -> None:
-        super().__init__(f"{type_name}: {message}" if message else type_name)
-        self.type_name = type_name
-        self.remote_message = message
-        self.remote_traceback = traceback
-
-
-class WorkerFailure(BaseException):  # noqa: N818 - a BaseException on purpose
-    """The worker can no longer answer (timed out or died)."""
-
-
-class WorkerTimeout(WorkerFailure):
-    """The exercise's wall-clock deadline passed; the worker was killed."""
-
-
-class WorkerCrashed(WorkerFailure):
-    """The worker process died or broke the protocol."""
-
-
-def outcome_of(failure: WorkerFailure, timeout: float, scope: str) -> tuple[str, str]:
-    """("timeout" or "error", the student-facing message) for a worker that stopped answering.
-
-    ``scope`` names what the deadline covered ("exercise", "cell").
-    """
-    if isinstance(failure, WorkerTimeout):
-        return "timeout", f"time limit of {timeout:g} s for this {scope} reached"
-    return "error", f"your code killed its sandboxed process: {failure}"
 
 
 class OutputTail:
@@ -251,8 +227,6 @@ class Worker:
 
     # -- references ---------------------------------------------------------------------
     def _ref_out(self, value: Any) -> dict:
-        from .proxy import RemoteMethod, RemoteObject
-
         if isinstance(value, RemoteMethod):
             owner, name = value._owner, value._name
             if owner._worker is not self or owner._generation != self.generation:
@@ -275,8 +249,6 @@ class Worker:
         )
 
     def _ref_in(self, tag: dict) -> Any:
-        from .proxy import RemoteObject
-
         if "$r" not in tag or not isinstance(tag["$r"], int):
             raise protocol.ProtocolError("the worker sent a callback reference")
         methods = tag.get("methods", [])
