@@ -20,7 +20,7 @@ RUN    ?= runs/reference
 # finds it ahead of the student stubs in ./numpynet.
 REFERENCE := cd solutions && PYTHONPATH=. $(BIN)/python -m numpynet
 
-.PHONY: demo test install train grade bundle lint release check-release bench bench-grading clean
+.PHONY: demo test install train grade bundle site lint release check-release bench bench-grading clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ grade: install
 
 bundle: install
 	$(BIN)/python -m autograder release --bundle dist/numpynet-course.zip
+
+# The course website: the six solved lessons executed with the reference (cached), as HTML
+# in build/site/html/{solved,student} (see site/README.md).
+site: install
+	$(BIN)/python site/build.py
 
 lint: install
 	$(BIN)/ruff check .

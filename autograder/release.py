@@ -493,8 +493,10 @@ def _student_pyproject(text: str) -> str:
 
 
 def _student_environment(text: str) -> str:
-    """environment.yml without its note to developers, installing the course without extras."""
-    kept = [line for line in text.splitlines() if "test_packaging" not in line]
+    """environment.yml without its notes to developers (every comment but the first line, the
+    command), installing the course without extras."""
+    lines = text.splitlines()
+    kept = lines[:1] + [line for line in lines[1:] if not line.lstrip().startswith("#")]
     result = "\n".join(kept) + "\n"
     if "-e .[dev]" not in result:
         raise ReleaseError("environment.yml: no `-e .[dev]` line to make the student's `-e .`")
