@@ -208,7 +208,7 @@ def _lesson_summary(nb: nbformat.NotebookNode) -> tuple[str, str]:
 def landing_page(lessons: dict[str, nbformat.NotebookNode], build: str) -> str:
     """index.md: what the course is, who this build is for, and the course map."""
     other = "student" if build == "solved" else "solved"
-    rows = ["| lesson | graded exercises (points) | time |", "| --- | --- | --- |"]
+    rows = ["| lesson | package exercises (points) | time |", "| --- | --- | --- |"]
     for name, nb in lessons.items():
         title, spent = _lesson_summary(nb)
         found = [ex for ex in exercises.EXERCISES if ex.lesson == f"{release.LESSONS}/{name}"]
