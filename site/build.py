@@ -30,7 +30,10 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    # Appended, not put first: ROOT also holds the student stubs, which must never shadow
+    # a reference numpynet already on the path (the test suite's).
+    sys.path.append(str(ROOT))
 
 from autograder import exercises, release  # noqa: E402
 

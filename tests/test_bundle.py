@@ -278,6 +278,18 @@ def test_readme_commands_work_as_written_in_a_fresh_folder(bundle: Path, tmp_pat
     assert "Traceback" not in everything.stdout
     assert "warning" not in everything.stdout.lower(), everything.stdout[-2000:]
 
+    # The README's other promises: ids listed by `pytest --markers`; tools by their path.
+    markers = _run(course, "pytest --markers", env)
+    assert "@pytest.mark.ex2_1: Exercise 2.1, softmax" in markers.stdout, markers.stderr
+    unactivated = subprocess.run(
+        [".venv/bin/pytest", "autograder/public", "-m", "ex2_1"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "not started: Exercise 2.1: softmax" in unactivated.stdout, unactivated.stderr
+
     lab = _run(course, "jupyter lab --version", env)  # `jupyter lab lessons/` starts a server
     assert lab.returncode == 0, lab.stderr
     ran.append("jupyter lab lessons/")
