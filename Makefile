@@ -70,4 +70,4 @@ bench-grading: install
 	$(BIN)/python benchmarks/grading.py --submissions 100 --jobs 2
 
 clean:
-	rm -rf $(VENV) runs grading dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs grading dist build .pytest_cache .ruff_cache
