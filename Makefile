@@ -20,7 +20,7 @@ RUN    ?= runs/reference
 # finds it ahead of the student stubs in ./numpynet.
 REFERENCE := cd solutions && PYTHONPATH=. $(BIN)/python -m numpynet
 
-.PHONY: demo test install train grade bundle lint release check-release bench bench-grading clean
+.PHONY: demo test install train grade bundle site lint release check-release bench bench-grading clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ grade: install
 bundle: install
 	$(BIN)/python -m autograder release --bundle dist/numpynet-course.zip
 
+# The course website: the six solved lessons executed with the reference (cached), as HTML
+# in build/site/html/{solved,student} (see site/README.md).
+site: install
+	$(BIN)/python site/build.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -65,4 +70,4 @@ bench-grading: install
 	$(BIN)/python benchmarks/grading.py --submissions 100 --jobs 2
 
 clean:
-	rm -rf $(VENV) runs grading dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs grading dist build .pytest_cache .ruff_cache

@@ -1,8 +1,9 @@
 """The catalogue of exercises: one place that release, tests and grader all read.
 
-Each exercise is one ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region in
-``solutions/numpynet/``, found by the qualified name of the function holding
-it. Its ``id`` is the pytest marker of its public tests (``pytest -m ex2_1``).
+Each exercise is one ``raise NotImplementedError("Exercise X.Y: ...")`` in the
+``numpynet`` package, found by the qualified name of the function holding it (in
+the course's reference package, the solution region it replaces). Its ``id`` is
+the pytest marker of its public tests (``pytest -m ex2_1``).
 """
 
 from __future__ import annotations

@@ -328,7 +328,7 @@ def default_cache_dir() -> Path:
     """``data/mnist`` of the course checkout this package sits in, else the user cache.
 
     A checkout is recognised by ``data/manifest.json`` next to the package (numpynet/)
-    or one level up (solutions/numpynet/).
+    or one level up (a copy of the package one folder deeper in the checkout).
     """
     here = Path(__file__).resolve().parent
     for root in (here.parent, here.parent.parent):

@@ -1,0 +1,82 @@
+"""Numbers the lessons' prose states, measured: the text must say what the code shows."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import numpynet as nn
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "solutions" / "lessons"
+MNIST_DIR = Path(os.environ.get("MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+
+
+def _markdown(name: str) -> str:
+    nb = nbformat.read(LESSONS / name, as_version=4)
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def _code(name: str) -> str:
+    nb = nbformat.read(LESSONS / name, as_version=4)
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
+def test_every_lesson_says_how_long_it_takes() -> None:
+    for path in sorted(LESSONS.glob("*.ipynb")):
+        first = nbformat.read(path, as_version=4).cells[0].source
+        assert re.search(r"\*\*Time:\*\* about \d", first), path.name
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"no MNIST in {MNIST_DIR}")
+def test_lesson_01_untrained_logits_are_as_small_as_it_says() -> None:
+    """Lesson 1: "a standard deviation of about 0.4 ... within about one unit of each other",
+    for the cell's own network (seed 0) on its 256 test images."""
+    text = " ".join(_markdown("01_forward_pass.ipynb").split())
+    assert "a standard deviation of about 0.4" in text
+    assert "within about one unit of each other" in text
+    assert "nn.MLP((784, 128, 10), rng=0)" in _code("01_forward_pass.ipynb")
+    X, _ = nn.load_mnist("test", data_dir=MNIST_DIR)
+    logits = nn.MLP((784, 128, 10), rng=0).forward(X[:256])
+    assert 0.35 <= logits.std() <= 0.45
+    spread = logits.max(axis=1) - logits.min(axis=1)
+    assert 0.7 <= spread.mean() <= 1.5
+
+
+def test_lesson_04_learning_rates_in_the_text_are_the_plotted_ones() -> None:
+    """Lesson 4 computes the limit 2/50 = 0.04 and plots SGD just below and just above it."""
+    text = " ".join(_markdown("04_optimisers.ipynb").split())
+    code = _code("04_optimisers.ipynb")
+    limit = 2 / 50
+    assert "$2/50 = 0.04$ (0.035)" in text and "(0.041) it diverges" in text
+    assert "lr=0.035" in code and "lr=0.041" in code
+    assert 0.035 < limit < 0.041
+    assert "largest safe" not in text  # 0.035 is below the largest stable rate, not it
+
+
+def test_lesson_04_in_place_and_rebinding_both_update_what_the_layers_read() -> None:
+    """Lesson 4 says `p.data -= ...` changes the array in place and `p.data = p.data - ...`
+    also gives the right values because layers read `p.data` at every call."""
+    layer = nn.Linear(3, 2, rng=0)
+    X = np.ones((1, 3), dtype=np.float32)
+    before = layer.W.data
+    layer.W.data -= 1.0
+    assert layer.W.data is before  # in place: the same array
+    after_in_place = layer.forward(X)
+    layer.W.data = layer.W.data + 1.0  # rebinding: a new array the layer still reads
+    assert layer.W.data is not before
+    np.testing.assert_allclose(layer.forward(X), after_in_place + 3.0, rtol=1e-6)
+
+
+def test_the_original_numpynet_is_introduced_where_lesson_03_first_names_it() -> None:
+    text = " ".join(_markdown("03_backpropagation.ipynb").split())
+    first = text.index("original NumPyNet")
+    assert "the earlier plain-NumPy version of this network" in text[first : first + 200]
+    assert "the earlier version of this network" in " ".join(
+        _markdown("05_training_mnist.ipynb").split()
+    )
