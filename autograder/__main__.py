@@ -1,7 +1,7 @@
 """``python -m autograder ...``: ``check`` for students, the rest for instructors (cli.py).
 
 The instructors' commands are looked up by name, not imported: the student bundle ships
-this file and ``check`` without them (autograder/release.py: bundle_files).
+this file and ``check`` without them.
 """
 
 import importlib

@@ -347,10 +347,15 @@ so that the notebook imports your new code.
 
     pytest autograder/public -m ex2_1      # the public checks of Exercise 2.1
     pytest                                 # every public check
+    python -m autograder check             # your progress, one table: what to read next
 
 A check of an exercise you have not started fails with one line, `not started: Exercise
 2.1: ...`; a wrong answer fails with a message saying what differs. The exercise ids
-(`ex0_1` ... `ex5_2`) are listed by `pytest --markers`.
+(`ex0_1` ... `ex5_2`) are listed by `pytest --markers`. `python -m autograder check` runs
+the public checks and your notebooks' test cells in a few seconds and prints every
+exercise and notebook cell with its points and status (not started / failing / passing
+public checks), then the lesson to read next: progress, not your grade (hidden checks and
+the hand-graded derivation are not run).
 
 A notebook's own checks (its test cells) run top to bottom with
 

@@ -278,6 +278,11 @@ def test_readme_commands_work_as_written_in_a_fresh_folder(bundle: Path, tmp_pat
     assert "Traceback" not in everything.stdout
     assert "warning" not in everything.stdout.lower(), everything.stdout[-2000:]
 
+    progress = run("python -m autograder check")
+    assert progress.returncode == 0, progress.stderr
+    assert "passing public checks: 0 of 200 points" in progress.stdout, progress.stdout
+    assert "next: ex0_1 (Exercise 0.1: DataLoader iteration)" in progress.stdout
+
     # The README's other promises: ids listed by `pytest --markers`; tools by their path.
     markers = _run(course, "pytest --markers", env)
     assert "@pytest.mark.ex2_1: Exercise 2.1, softmax" in markers.stdout, markers.stderr
