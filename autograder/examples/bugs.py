@@ -126,6 +126,14 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "linear_forward_always_float32",
+        "Linear.forward casts its result to float32: float64 inputs give float32 outputs",
+        {"ex1_2"},
+        ex1_2="""
+            return (X @ self.W.data + self.b.data).astype(np.float32)
+        """,
+    ),
+    bug(
         "relu_forward_in_place",
         "ReLU.forward clips its input array in place (the caller's X changes)",
         {"ex1_3"},
@@ -166,6 +174,42 @@ BUGS: tuple[Bug, ...] = (
             if y.size and (y.min() < 0 or y.max() >= num_classes):
                 raise ValueError("label out of range")
             return np.eye(num_classes)[y]
+        """,
+    ),
+    bug(
+        "one_hot_accepts_negative_labels",
+        "one_hot rejects labels >= K but not negative ones (y = -1 becomes the last class)",
+        {"ex2_3"},
+        ex2_3="""
+            y = np.asarray(y)
+            if y.size and y.max() >= num_classes:
+                raise ValueError(f"label {y.max()} is not below {num_classes}")
+            Y = np.zeros((len(y), num_classes), dtype=np.float32)
+            Y[np.arange(len(y)), y] = 1.0
+            return Y
+        """,
+    ),
+    bug(
+        "loss_returns_numpy_scalar",
+        "CrossEntropyLoss.forward returns -log_probs[...].mean(), a NumPy scalar, not a float",
+        {"ex2_4"},
+        ex2_4="""
+            log_probs = log_softmax(logits, axis=1)
+            self._log_probs, self._targets = log_probs, targets
+            return -log_probs[np.arange(len(targets)), targets].mean()
+        """,
+    ),
+    bug(
+        "loss_backward_overwrites_cache",
+        "CrossEntropyLoss.backward exponentiates the cached log-probabilities in place "
+        "(np.exp(..., out=self._log_probs)): a second backward() returns something else",
+        {"ex2_5"},
+        ex2_5="""
+            log_probs, targets = self._log_probs, self._targets
+            dZ = np.exp(log_probs, out=log_probs)
+            dZ[np.arange(len(targets)), targets] -= 1.0
+            dZ /= len(targets)
+            return dZ
         """,
     ),
     bug(
@@ -234,6 +278,16 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "linear_backward_ignores_input_grad",
+        "Linear.backward always returns dX, even with input_grad = False",
+        {"ex3_2"},
+        ex3_2="""
+            self.W.grad += X.T @ dY
+            self.b.grad += dY.sum(axis=0)
+            return dY @ self.W.data.T
+        """,
+    ),
+    bug(
         "numerical_gradient_forward_difference",
         "numerical_gradient uses the one-sided difference (f(x + h) - f(x)) / h",
         {"ex3_3"},
@@ -260,6 +314,23 @@ BUGS: tuple[Bug, ...] = (
                 up = float(f())
                 x[i] = old - eps
                 grad[i] = (up - float(f())) / (2 * eps)
+            return grad
+        """,
+    ),
+    bug(
+        "numerical_gradient_zeros_like",
+        "numerical_gradient builds its result with np.zeros_like(x): float32 for a float32 x",
+        {"ex3_3"},
+        ex3_3="""
+            grad = np.zeros_like(x)
+            for i in np.ndindex(x.shape):
+                old = x[i]
+                x[i] = old + eps
+                up = float(f())
+                x[i] = old - eps
+                down = float(f())
+                x[i] = old
+                grad[i] = (up - down) / (2 * eps)
             return grad
         """,
     ),
@@ -335,6 +406,23 @@ BUGS: tuple[Bug, ...] = (
                 total += loss_fn.forward(logits, y[start : start + batch_size]) * len(logits)
                 accuracy = np.mean(logits.argmax(axis=1) == y[start : start + batch_size])
             return total / len(X), float(accuracy)
+        """,
+    ),
+    bug(
+        "evaluate_calls_backward",
+        "evaluate runs model.backward on every chunk (copied from the training loop): it adds "
+        "into every p.grad",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            total, correct = 0.0, 0
+            for start in range(0, len(X), batch_size):
+                Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+                logits = model.forward(Xb)
+                total += loss_fn.forward(logits, yb) * len(yb)
+                model.backward(loss_fn.backward())
+                correct += int((logits.argmax(axis=1) == yb).sum())
+            return total / len(X), correct / len(X)
         """,
     ),
     bug(

@@ -43,17 +43,22 @@ def linear_layer(nn: Any, W: np.ndarray, b: np.ndarray) -> Any:
     return layer
 
 
-def batched_mean_loss(nn: Any, model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+def batched_mean_loss(
+    nn: Any, model: Any, X: np.ndarray, y: np.ndarray, batch_size: int, weighted: bool = True
+) -> float:
     """The student's own CrossEntropyLoss over consecutive batches, weighted by batch size.
 
     With a correct (mean) loss this is the mean loss over all N samples whatever the batch
     size; with a faulty loss it is what a correct ``evaluate`` built on that loss returns,
-    so ``evaluate`` is judged on its own work only.
+    so ``evaluate`` is judged on its own work only. ``weighted=False`` gives the plain mean
+    of the batch losses instead: the mistake to recognise when the last batch is smaller.
     """
     loss_fn = nn.CrossEntropyLoss()
-    total = 0.0
+    losses, sizes = [], []
     for start in range(0, len(X), batch_size):
         logits = as_array(model.forward(X[start : start + batch_size]), "model.forward(X)")
-        loss = as_scalar(loss_fn.forward(logits, y[start : start + batch_size]), "loss")
-        total += loss * len(y[start : start + batch_size])
-    return total / len(X)
+        losses.append(as_scalar(loss_fn.forward(logits, y[start : start + batch_size]), "loss"))
+        sizes.append(len(y[start : start + batch_size]))
+    if not weighted:
+        return float(np.mean(losses))
+    return float(np.dot(losses, sizes) / len(X))
