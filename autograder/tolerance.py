@@ -52,6 +52,10 @@ FLOAT64 = Tolerance(rtol=1e-7, atol=1e-9)
 GRADCHECK = Tolerance(rtol=1e-5, atol=1e-7)
 EXACT = Tolerance(rtol=0.0, atol=0.0)
 
+NONFINITE_CAUSE = (
+    "exp overflows to inf beyond about 709 in float64 and 88 in float32: subtract the row max "
+    "first; and log of a probability that rounded to 0 is -inf"
+)
 MAX_LISTED = 5  # differing entries quoted in a message: enough to see the pattern
 
 
@@ -148,14 +152,14 @@ def diagnose(
         factor = float(ratios.mean())
         if not np.isclose(factor, 1.0, rtol=tol.rtol) and close(got, factor * want):
             known = [cause for key, cause in (factors or {}).items() if np.isclose(factor, key)]
+            scope = "all entries are" if want.size > 1 else "the value is"
             if known:
-                return f"all entries are {factor:.4g}x the expected value, {known[0]}"
+                return f"{scope} {factor:.4g}x the expected value, {known[0]}"
             if np.isclose(factor, -1.0):
                 return (
                     "every entry has the wrong sign: a sign flip (P - Y versus Y - P, += versus -=)"
                 )
             if want.size > 1 or _nice_factor(factor):
-                scope = "all entries are" if want.size > 1 else "the value is"
                 return (
                     f"{scope} {factor:.4g}x the expected value: a constant factor explains the "
                     "whole difference (a missing or extra division or multiplication)"
@@ -164,6 +168,13 @@ def diagnose(
         offset = float((got - want).mean())
         if close(got, want + offset) and not close(offset, 0.0):
             return f"every entry is off by the same {offset:.4g}: a constant is added or left out"
+    if want.ndim == 2 and len(want) > 1:
+        row = (got - want).mean(axis=0)
+        if close(got, want + row) and not close(row, 0.0):
+            return (
+                "every row is off by the same vector: a term added to every row (such as a "
+                "bias b) is missing, doubled or wrong"
+            )
     if want.ndim == 2 and want.shape[0] == want.shape[1] > 1 and close(got, want.T):
         return "you returned the TRANSPOSE of the expected matrix (swap the operands or .T)"
     if want.ndim >= 1 and len(want) > 1 and not close(want[1:], want[:-1]):
@@ -233,6 +244,8 @@ def assert_close(
         rel_err = np.where(scale > 0, abs_err / np.where(scale > 0, scale, 1.0), np.nan)
         pattern = diagnose(got64, want64, tol, factors)
     if want64.ndim == 0:
+        if not np.isfinite(got64) and np.isfinite(want64):
+            pattern = pattern or NONFINITE_CAUSE
         line = f"{what}: got {float(got64):.7g}, expected {float(want64):.7g}"
         if np.isfinite(rel_err).any():
             line += f" (relative error {float(np.nanmax(rel_err)):.3g}"
@@ -242,7 +255,8 @@ def assert_close(
         if pattern:
             lines.append(f"  {pattern}")
         raise AssertionError("\n".join(lines))
-    lines = [f"{what}: {bad.size} of {entries(want64.size)} differ ({tol} for {want.dtype})"]
+    verb = "differs" if want64.size == 1 else "differ"
+    lines = [f"{what}: {bad.size} of {entries(want64.size)} {verb} ({tol} for {want.dtype})"]
     if pattern:
         lines.append(f"  {pattern}")
     if np.isfinite(abs_err).any():
@@ -254,7 +268,10 @@ def assert_close(
     nonfinite = int((~np.isfinite(got64)).sum())
     if nonfinite and np.isfinite(want64).all():
         verb = "is" if nonfinite == 1 else "are"
-        lines.append(f"  {entries(nonfinite)} {verb} nan or inf where finite values were expected")
+        lines.append(
+            f"  {entries(nonfinite)} {verb} nan or inf where finite values were expected "
+            f"({NONFINITE_CAUSE})"
+        )
     for flat in bad[:MAX_LISTED]:
         lines.append(
             f"  index {_index(flat, want.shape)}: got {got64.reshape(-1)[flat]:.7g}, "
@@ -265,11 +282,14 @@ def assert_close(
     raise AssertionError("\n".join(lines))
 
 
-def assert_unchanged(before: np.ndarray, after: np.ndarray, what: str) -> None:
+def assert_unchanged(
+    before: np.ndarray, after: np.ndarray, what: str, fix: str | None = None
+) -> None:
     """Assert an input array was not modified in place (compare with a copy taken before).
 
     The message says how many entries changed and by how much; a change of rounding size
-    (what ``x + eps - eps`` leaves behind) is named as such, with the fix.
+    (what ``x + eps - eps`` leaves behind) is named as such, with the fix. ``fix`` replaces
+    the generic advice for larger changes (work on a copy).
     """
     __tracebackhide__ = True
     if before.shape != after.shape:
@@ -300,5 +320,7 @@ def assert_unchanged(before: np.ndarray, after: np.ndarray, what: str) -> None:
                 " is not exactly x in floating point); save the original value and write it back"
             )
         else:
-            message += ": work on a copy (or a new array) instead of writing into the input"
+            message += ": " + (
+                fix or "work on a copy (or a new array), do not write into the input"
+            )
     raise AssertionError(message)

@@ -14,6 +14,10 @@ A region body may only use what the surrounding reference code defines outside t
 regions: ``self._X`` (Linear, set before its forward region), ``self.buffers`` (SGD),
 ``self.square_avg`` (RMSProp), ``self.rng``/``self.X``/``self.y``/``self.batch_size``/
 ``self.shuffle``/``self.drop_last`` (DataLoader), and names the body sets itself.
+
+``CAUSES`` (below) says what the feedback must contain for each bug to name its cause, and
+the partial-credit policy - what a wrong result costs against a cosmetic slip - is written
+down once, above ``COSMETIC_SHARE``.
 """
 
 from __future__ import annotations
@@ -439,3 +443,70 @@ BUGS: tuple[Bug, ...] = (
 )
 
 BY_NAME: dict[str, Bug] = {entry.name: entry for entry in BUGS}
+
+# What the feedback must say for a student to see the CAUSE of each bug, not just that
+# something differs: phrases (case-insensitive), one of which some failing check's message
+# of a lost exercise contains. ``python -m autograder.examples.feedback`` prints the share
+# of the catalogue whose feedback names its cause; tests/test_bug_catalogue.py wants all.
+CAUSES: dict[str, tuple[str, ...]] = {
+    "loader_drops_last_batch": ("keep it unless drop_last",),
+    "loader_repeats_samples": ("random integers repeat some samples",),
+    "loader_no_reshuffle": ("new permutation every time",),
+    "init_std_one": ("sqrt(2 / in)",),
+    "init_lecun_scale": ("sqrt(2 / in)",),
+    "linear_forward_no_bias": ("such as a bias b",),
+    "linear_forward_float64": ("float64 array or constant entered the computation",),
+    "linear_forward_always_float32": ("no .astype to another dtype",),
+    "relu_forward_in_place": ("must not modify its input",),
+    "softmax_unstable": ("subtract the row max",),
+    "log_softmax_of_softmax": ("even where softmax rounds to 0", "rounded to 0 is -inf"),
+    "one_hot_float64": ("np.eye without dtype=",),
+    "one_hot_accepts_negative_labels": ("check both ends (y < 0",),
+    "loss_summed": ("the MEAN over the batch, not the sum",),
+    "loss_returns_numpy_scalar": ("must return a Python float",),
+    "loss_backward_overwrites_cache": ("overwrote what forward cached",),
+    "loss_grad_not_divided_by_n": ("did you divide by N",),
+    "relu_backward_no_mask": ("returned dY unchanged",),
+    "relu_grad_one_at_zero": ("the gradient there is 0",),
+    "linear_grads_overwritten": ("must ADD to W.grad and b.grad (+=)",),
+    "linear_bias_grad_mean": ("b.grad is the SUM of dY over the batch",),
+    "linear_grads_float64": ("float64 array or constant entered the computation",),
+    "linear_backward_ignores_input_grad": ("Linear.backward must return None",),
+    "numerical_gradient_forward_difference": ("returned the one-sided difference",),
+    "numerical_gradient_not_restored": ("put each entry back to its saved original value",),
+    "numerical_gradient_zeros_like": ("np.zeros_like(x) copies x's float32 dtype",),
+    "sgd_momentum_dampened": ("no (1 - momentum) factor",),
+    "rmsprop_eps_inside_sqrt": ("eps belongs OUTSIDE the square root",),
+    "rmsprop_alpha_swapped": ("alpha and 1 - alpha are swapped",),
+    "train_epoch_no_zero_grad": ("call optimizer.zero_grad() at the start of every batch",),
+    "train_epoch_unweighted_mean": ("weight each batch's loss by its size",),
+    "evaluate_last_batch_accuracy": ("of the LAST chunk only",),
+    "evaluate_argmax_wrong_axis": ("argmax over the classes (axis=1)",),
+    "evaluate_calls_backward": ("no model.backward",),
+}
+
+# Partial credit. The grader's rule is fixed and simple: an exercise earns its points times
+# the share of its checks (public and hidden, each parametrized case once) that pass. So
+# what a mistake costs is the share of the exercise's checks it fails, and the checks are
+# written to make that share follow how wrong the result is:
+#
+# * a WRONG RESULT (training learns less or not at all, a later exercise computes something
+#   else: a missing 1/N, eps inside the root, no zero_grad, float64 gradients...) fails the
+#   by-hand checks and the comparisons with the reference: more than COSMETIC_SHARE of them;
+# * a COSMETIC contract slip (the numbers are right, a promise about their form or a side
+#   effect training never sees is not: a NumPy scalar for a Python float, dX computed when
+#   input_grad is False, a gradient left in p.grad by evaluate) fails only the contract
+#   check that names the promise: at most COSMETIC_SHARE of the exercise.
+#
+# tests/test_bug_catalogue.py holds every catalogued bug to its class.
+COSMETIC_SHARE = 0.2
+COSMETIC: frozenset[str] = frozenset(
+    {
+        "one_hot_accepts_negative_labels",
+        "loss_returns_numpy_scalar",
+        "loss_backward_overwrites_cache",
+        "linear_backward_ignores_input_grad",
+        "numerical_gradient_zeros_like",
+        "evaluate_calls_backward",
+    }
+)

@@ -19,7 +19,12 @@ from autograder.tolerance import GRADCHECK, as_array, assert_close, assert_uncha
 def test_relu_backward_by_hand(nn):
     relu = nn.ReLU()
     relu.forward(np.array([[-1.0, 0.0, 2.0, 3.0]]))
-    dX = relu.backward(np.array([[5.0, 6.0, 7.0, 8.0]]))
+    dY = np.array([[5.0, 6.0, 7.0, 8.0]])
+    dX = relu.backward(dY)
+    assert not np.array_equal(dX, dY), (
+        "ReLU.backward returned dY unchanged: multiply it by the mask X > 0 kept by forward "
+        "(the gradient is 0 where the input was <= 0)"
+    )
     # The gradient passes where the input was positive; at exactly 0 it is 0.
     assert_close(
         dX, np.array([[0.0, 0.0, 7.0, 8.0]]), "ReLU.backward(dY) after forward([-1, 0, 2, 3])"
@@ -129,15 +134,32 @@ def test_numerical_gradient_of_a_cube(nn):
     assert_close(
         grad, 3 * before**2, "numerical_gradient of sum(x**3) (exact: 3 x**2)", tol=GRADCHECK
     )
-    assert_unchanged(before, x, "numerical_gradient (x restored after each perturbation)")
+    assert_unchanged(
+        before,
+        x,
+        "numerical_gradient",
+        fix="perturb x in place, but put each entry back to its saved original value after "
+        "the two evaluations of f",
+    )
 
 
 @pytest.mark.ex3_3
 def test_numerical_gradient_is_a_central_difference(nn):
     # For f = sum(x**3): (f(x + h) - f(x - h)) / 2h = 3 x**2 + h**2 exactly.
     x = np.array([1.0, 2.0, -1.0])
-    grad = nn.numerical_gradient(lambda: float(np.sum(x**3)), x, eps=0.5)
-    assert_close(grad, 3 * x**2 + 0.25, "numerical_gradient(f, x, eps=0.5) of sum(x**3)")
+    grad = as_array(nn.numerical_gradient(lambda: float(np.sum(x**3)), x, eps=0.5), "gradient")
+    # The one-sided ((x + h)**3 - x**3) / h = 3 x**2 + 3 x h + h**2 is the usual slip.
+    one_sided = 3 * x**2 + 1.5 * x + 0.25
+    assert grad.shape != x.shape or not np.allclose(grad, one_sided), (
+        "numerical_gradient(f, x, eps=0.5) of sum(x**3) returned the one-sided difference "
+        "(f(x + eps) - f(x)) / eps; use the central one, (f(x + eps) - f(x - eps)) / (2 eps)"
+    )
+    assert_close(
+        grad,
+        3 * x**2 + 0.25,
+        "numerical_gradient(f, x, eps=0.5) of sum(x**3): the central difference "
+        "(f(x + eps) - f(x - eps)) / (2 eps) of a cubic is exactly 3 x**2 + eps**2",
+    )
 
 
 @pytest.mark.ex3_3

@@ -70,6 +70,12 @@ def test_rmsprop_two_steps_by_hand(nn):
     opt = nn.RMSProp([p], lr=0.01, alpha=0.9, eps=1e-8)
     opt.step()  # v = 0.1 * 4 = 0.4
     p1 = 1.0 - 0.01 * 2.0 / (np.sqrt(0.4) + 1e-8)
+    swapped = 1.0 - 0.01 * 2.0 / (np.sqrt(0.9 * 4.0) + 1e-8)  # v = alpha * g**2
+    assert not np.allclose(p.data, swapped), (
+        "after one RMSProp(alpha=0.9) step with g = 2, p.data is what v = alpha * g**2 = 3.6 "
+        "gives: alpha and 1 - alpha are swapped; v = alpha * v + (1 - alpha) * g**2, the NEW "
+        "g**2 weighted by (1 - alpha)"
+    )
     assert_close(
         p.data,
         np.array([p1]),

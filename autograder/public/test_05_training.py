@@ -88,10 +88,16 @@ def test_train_epoch_returns_a_python_float(nn):
 
 @pytest.mark.ex5_2
 def test_evaluate_accuracy_and_loss(nn):
-    X, y = toy_data(30, seed=5)
+    # Seed 3: 8 of 30 right overall, 3 of 6 in the last chunk: the two are told apart.
+    X, y = toy_data(30, seed=3)
     model = toy_model(nn)
     predictions = np.asarray(model.forward(X)).argmax(axis=1)
     loss, accuracy = nn.evaluate(model, X, y, batch_size=8)
+    last = float(np.mean(predictions[24:] == y[24:]))  # the last chunk: samples 24..29
+    assert not is_close(accuracy, last), (
+        f"evaluate returned the accuracy {accuracy:.4g} of the LAST chunk only (samples 24-29 "
+        "with batch_size 8): count the correct predictions of every chunk, divide by N"
+    )
     assert_close(
         accuracy,
         float(np.mean(predictions == y)),
@@ -149,5 +155,8 @@ def test_train_epoch_zeroes_the_gradients_for_every_batch(nn):
     optimizer.step()
     for index, (a, p) in enumerate(zip(left, model.parameters(), strict=True)):
         # Values only: the dtype of gradients is Exercise 3.2's business.
-        what = f"gradient {index} after train_epoch: that of the last batch only"
+        what = (
+            f"gradient {index} after train_epoch: that of the last batch only (call "
+            "optimizer.zero_grad() at the start of every batch, or gradients add up over batches)"
+        )
         assert_close(a, p.grad, what, tol=FLOAT32, check_dtype=False)
