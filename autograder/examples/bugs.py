@@ -413,6 +413,20 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "evaluate_unweighted_mean",
+        "evaluate averages the chunk losses without weighting by chunk size",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            losses, correct = [], 0
+            for start in range(0, len(X), batch_size):
+                logits = model.forward(X[start : start + batch_size])
+                losses.append(loss_fn.forward(logits, y[start : start + batch_size]))
+                correct += int((logits.argmax(axis=1) == y[start : start + batch_size]).sum())
+            return float(np.mean(losses)), correct / len(X)
+        """,
+    ),
+    bug(
         "evaluate_calls_backward",
         "evaluate runs model.backward on every chunk (copied from the training loop): it adds "
         "into every p.grad",
@@ -483,6 +497,7 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "evaluate_last_batch_accuracy": ("of the LAST chunk only",),
     "evaluate_argmax_wrong_axis": ("argmax over the classes (axis=1)",),
     "evaluate_calls_backward": ("no model.backward",),
+    "evaluate_unweighted_mean": ("weight each chunk's loss by its size",),
 }
 
 # Partial credit. The grader's rule is fixed and simple: an exercise earns its points times

@@ -21,10 +21,11 @@ def test_relu_backward_by_hand(nn):
     relu.forward(np.array([[-1.0, 0.0, 2.0, 3.0]]))
     dY = np.array([[5.0, 6.0, 7.0, 8.0]])
     dX = relu.backward(dY)
-    assert not np.array_equal(dX, dY), (
-        "ReLU.backward returned dY unchanged: multiply it by the mask X > 0 kept by forward "
-        "(the gradient is 0 where the input was <= 0)"
-    )
+    if np.array_equal(dX, dY):
+        raise AssertionError(
+            "ReLU.backward returned dY unchanged: multiply it by the mask X > 0 kept by forward "
+            "(the gradient is 0 where the input was <= 0)"
+        )
     # The gradient passes where the input was positive; at exactly 0 it is 0.
     assert_close(
         dX, np.array([[0.0, 0.0, 7.0, 8.0]]), "ReLU.backward(dY) after forward([-1, 0, 2, 3])"

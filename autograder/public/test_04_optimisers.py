@@ -60,8 +60,9 @@ def test_sgd_momentum_two_steps_by_hand(nn):
 def test_sgd_updates_every_parameter(nn):
     a, b = parameter(nn, [0.0], [1.0]), parameter(nn, [[0.0, 0.0]], [[1.0, -1.0]])
     nn.SGD([a, b], lr=1.0).step()
-    assert_close(a.data, np.array([-1.0]), "first parameter after SGD step")
-    assert_close(b.data, np.array([[-1.0, 1.0]]), "second parameter after SGD step")
+    every = "(lr=1 from 0: p = -g; step() must update EVERY parameter in its list)"
+    assert_close(a.data, np.array([-1.0]), f"first parameter after SGD step {every}")
+    assert_close(b.data, np.array([[-1.0, 1.0]]), f"second parameter after SGD step {every}")
 
 
 @pytest.mark.ex4_2
@@ -71,11 +72,12 @@ def test_rmsprop_two_steps_by_hand(nn):
     opt.step()  # v = 0.1 * 4 = 0.4
     p1 = 1.0 - 0.01 * 2.0 / (np.sqrt(0.4) + 1e-8)
     swapped = 1.0 - 0.01 * 2.0 / (np.sqrt(0.9 * 4.0) + 1e-8)  # v = alpha * g**2
-    assert not np.allclose(p.data, swapped), (
-        "after one RMSProp(alpha=0.9) step with g = 2, p.data is what v = alpha * g**2 = 3.6 "
-        "gives: alpha and 1 - alpha are swapped; v = alpha * v + (1 - alpha) * g**2, the NEW "
-        "g**2 weighted by (1 - alpha)"
-    )
+    if np.allclose(p.data, swapped):
+        raise AssertionError(
+            "after one RMSProp(alpha=0.9) step with g = 2, p.data is what v = alpha * g**2 = 3.6 "
+            "gives: alpha and 1 - alpha are swapped; v = alpha * v + (1 - alpha) * g**2, the NEW "
+            "g**2 weighted by (1 - alpha)"
+        )
     assert_close(
         p.data,
         np.array([p1]),

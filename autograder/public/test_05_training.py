@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.public.support import batched_mean_loss, batches_of, linear_layer
+from autograder.public.support import batch_means, batches_of, linear_layer
 from autograder.tolerance import FLOAT32, as_array, as_scalar, assert_close
 
 
@@ -57,16 +57,16 @@ def test_train_epoch_returns_the_mean_loss_over_all_samples(nn):
     # mean over all samples of the untrained model's loss (batches of 10, 10 and 5).
     X, y = toy_data(25)
     model = toy_model(nn)
-    expected = batched_mean_loss(nn, model, X, y, batch_size=10)
-    unweighted = batched_mean_loss(nn, model, X, y, batch_size=10, weighted=False)
+    expected, unweighted = batch_means(nn, model, X, y, batch_size=10)
     loss = nn.train_epoch(
         model, nn.CrossEntropyLoss(), nn.SGD(model.parameters(), lr=1e-9), batches_of(X, y, 10)
     )
-    assert not is_close(loss, unweighted) or is_close(loss, expected), (
-        f"train_epoch returned {loss:.7g}, the plain mean of the 3 batch losses; expected "
-        f"{expected:.7g}, the mean over all 25 samples: the last batch holds only 5 samples, "
-        "so weight each batch's loss by its size (sum loss * len(y), then divide by N)"
-    )
+    if is_close(loss, unweighted) and not is_close(loss, expected):
+        raise AssertionError(
+            f"train_epoch returned {loss:.7g}, the plain mean of the 3 batch losses; expected "
+            f"{expected:.7g}, the mean over all 25 samples: the last batch holds only 5 samples, "
+            "so weight each batch's loss by its size (sum loss * len(y), then divide by N)"
+        )
     assert_close(
         loss, expected, "train_epoch's return value: the mean loss over all 25 samples", tol=FLOAT32
     )
@@ -94,23 +94,25 @@ def test_evaluate_accuracy_and_loss(nn):
     predictions = np.asarray(model.forward(X)).argmax(axis=1)
     loss, accuracy = nn.evaluate(model, X, y, batch_size=8)
     last = float(np.mean(predictions[24:] == y[24:]))  # the last chunk: samples 24..29
-    assert not is_close(accuracy, last), (
-        f"evaluate returned the accuracy {accuracy:.4g} of the LAST chunk only (samples 24-29 "
-        "with batch_size 8): count the correct predictions of every chunk, divide by N"
-    )
+    if is_close(accuracy, last):
+        raise AssertionError(
+            f"evaluate returned the accuracy {accuracy:.4g} of the LAST chunk only (samples 24-29 "
+            "with batch_size 8): count the correct predictions of every chunk, divide by N"
+        )
     assert_close(
         accuracy,
         float(np.mean(predictions == y)),
         "accuracy from evaluate: the fraction of ALL 30 samples whose argmax over the classes "
         "(axis=1) equals y",
     )
-    expected = batched_mean_loss(nn, model, X, y, batch_size=8)
-    unweighted = batched_mean_loss(nn, model, X, y, batch_size=8, weighted=False)
-    assert not is_close(loss, unweighted) or is_close(loss, expected), (
-        f"evaluate returned the loss {loss:.7g}, the plain mean of the 4 chunk losses; expected "
-        f"{expected:.7g}, the mean over all 30 samples: with batch_size 8 the last chunk holds "
-        "only 6 samples, so weight each chunk's loss by its size (or sum, then divide by N)"
-    )
+    expected, unweighted = batch_means(nn, model, X, y, batch_size=8)
+    if is_close(loss, unweighted) and not is_close(loss, expected):
+        raise AssertionError(
+            f"evaluate returned the loss {loss:.7g}, the plain mean of the 4 chunk losses; "
+            f"expected {expected:.7g}, the mean over all 30 samples: with batch_size 8 the last "
+            "chunk holds only 6 samples, so weight each chunk's loss by its size (or sum, then "
+            "divide by N)"
+        )
     assert_close(loss, expected, "mean loss from evaluate over all 30 samples", tol=FLOAT32)
 
 
