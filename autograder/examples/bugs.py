@@ -322,6 +322,23 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "numerical_gradient_restored_by_arithmetic",
+        "numerical_gradient undoes each step by arithmetic (+ eps, - 2 eps, + eps): rounding "
+        "leaves some entries of x a few ulps off",
+        {"ex3_3"},
+        ex3_3="""
+            grad = np.zeros(x.shape)
+            for i in np.ndindex(x.shape):
+                x[i] += eps
+                up = float(f())
+                x[i] -= 2 * eps
+                down = float(f())
+                x[i] += eps
+                grad[i] = (up - down) / (2 * eps)
+            return grad
+        """,
+    ),
+    bug(
         "numerical_gradient_zeros_like",
         "numerical_gradient builds its result with np.zeros_like(x): float32 for a float32 x",
         {"ex3_3"},
@@ -488,6 +505,7 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "linear_backward_ignores_input_grad": ("Linear.backward must return None",),
     "numerical_gradient_forward_difference": ("returned the one-sided difference",),
     "numerical_gradient_not_restored": ("put each entry back to its saved original value",),
+    "numerical_gradient_restored_by_arithmetic": ("a rounding-size change",),
     "numerical_gradient_zeros_like": ("np.zeros_like(x) copies x's float32 dtype",),
     "sgd_momentum_dampened": ("no (1 - momentum) factor",),
     "rmsprop_eps_inside_sqrt": ("eps belongs OUTSIDE the square root",),
@@ -522,6 +540,7 @@ COSMETIC: frozenset[str] = frozenset(
         "loss_backward_overwrites_cache",
         "linear_backward_ignores_input_grad",
         "numerical_gradient_zeros_like",
+        "numerical_gradient_restored_by_arithmetic",
         "evaluate_calls_backward",
     }
 )
