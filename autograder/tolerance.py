@@ -252,13 +252,13 @@ def assert_close(
         else:
             line += f" (absolute error {float(abs_err.max()):.3g}"
         lines = [line + f"; {tol})"]
-        if pattern:
-            lines.append(f"  {pattern}")
+        if pattern:  # first: the report's table shows the first line only
+            lines = [f"{what}: {pattern}", "  " + lines[0][len(what) + 2 :]]
         raise AssertionError("\n".join(lines))
     verb = "differs" if want64.size == 1 else "differ"
-    lines = [f"{what}: {bad.size} of {entries(want64.size)} {verb} ({tol} for {want.dtype})"]
-    if pattern:
-        lines.append(f"  {pattern}")
+    count = f"{bad.size} of {entries(want64.size)} {verb} ({tol} for {want.dtype})"
+    # The pattern first when there is one: the report's table shows the first line only.
+    lines = [f"{what}: {pattern}", f"  {count}"] if pattern else [f"{what}: {count}"]
     if np.isfinite(abs_err).any():
         worst = int(np.nanargmax(np.where(np.isfinite(abs_err), abs_err, -1.0)))
         line = f"  max abs error {abs_err[worst]:.3g} at index {_index(bad[worst], want.shape)}"
