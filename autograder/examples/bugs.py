@@ -199,20 +199,25 @@ BUGS: tuple[Bug, ...] = (
         {"ex2_4"},
         ex2_4="""
             log_probs = log_softmax(logits, axis=1)
-            self._log_probs, self._targets = log_probs, targets
+            self._log_probs, self._probs, self._y = log_probs, np.exp(log_probs), targets
             return -log_probs[np.arange(len(targets)), targets].mean()
         """,
+        ex2_5=CE_BACKWARD.format(scale=" / len(self._y)"),
     ),
     bug(
         "loss_backward_overwrites_cache",
         "CrossEntropyLoss.backward exponentiates the cached log-probabilities in place "
         "(np.exp(..., out=self._log_probs)): a second backward() returns something else",
         {"ex2_5"},
+        ex2_4="""
+            self._log_probs = log_softmax(logits, axis=1)
+            self._y = targets
+            return float(-self._log_probs[np.arange(len(targets)), targets].mean())
+        """,
         ex2_5="""
-            log_probs, targets = self._log_probs, self._targets
-            dZ = np.exp(log_probs, out=log_probs)
-            dZ[np.arange(len(targets)), targets] -= 1.0
-            dZ /= len(targets)
+            dZ = np.exp(self._log_probs, out=self._log_probs)
+            dZ[np.arange(len(self._y)), self._y] -= 1.0
+            dZ /= len(self._y)
             return dZ
         """,
     ),
