@@ -159,7 +159,8 @@ def diagnose(
                 return (
                     "every entry has the wrong sign: a sign flip (P - Y versus Y - P, += versus -=)"
                 )
-            if want.size > 1 or _nice_factor(factor):
+            # One nonzero entry makes any ratio "constant": name it only if it is a whole one.
+            if int(nonzero.sum()) > 1 or _nice_factor(factor):
                 return (
                     f"{scope} {factor:.4g}x the expected value: a constant factor explains the "
                     "whole difference (a missing or extra division or multiplication)"
@@ -177,7 +178,7 @@ def diagnose(
             )
     if want.ndim == 2 and want.shape[0] == want.shape[1] > 1 and close(got, want.T):
         return "you returned the TRANSPOSE of the expected matrix (swap the operands or .T)"
-    if want.ndim >= 1 and len(want) > 1 and not close(want[1:], want[:-1]):
+    if want.ndim >= 1 and len(want) > 2 and not close(want[1:], want[:-1]):
         if close(got[1:], want[:-1]):
             return "each row holds the value expected one row EARLIER: shifted by one sample"
         if close(got[:-1], want[1:]):

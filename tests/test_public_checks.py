@@ -196,6 +196,14 @@ def test_assert_close_dtype_and_shape_messages_give_the_cause():
         assert_close(x.T.copy(), x, "Y")
 
 
+def test_a_single_nonzero_entry_is_no_pattern():
+    with pytest.raises(AssertionError) as raised:
+        assert_close(np.array([0.0, 0.0, 7.0]), np.array([0.0, 0.0, 5.0]), "g")
+    assert "x the expected value" not in str(raised.value)
+    with pytest.raises(AssertionError, match="g: the value is|g: all entries are 2x"):
+        assert_close(np.array([0.0, 0.0, 10.0]), np.array([0.0, 0.0, 5.0]), "g")
+
+
 def test_scalar_factor_named_only_when_it_is_a_whole_ratio():
     with pytest.raises(AssertionError, match="the value is 4x the expected value"):
         assert_close(8.0, 2.0, "loss")
