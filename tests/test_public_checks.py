@@ -271,9 +271,12 @@ def test_every_check_has_one_exercise_marker_and_only_nn_ref_fixtures():
     )
 
 
-def test_hidden_asserts_carry_messages():
-    # The grader shows students only str(AssertionError) and does not rewrite hidden asserts.
-    for path in sorted(CHECK_DIRS["hidden"].glob("test_*.py")):
+def test_asserts_carry_messages():
+    # The grader shows students only str(AssertionError), never the source: every assert
+    # must say in words what went wrong (hidden asserts are not even rewritten by pytest).
+    for path in sorted(
+        [*CHECK_DIRS["hidden"].glob("test_*.py"), *CHECK_DIRS["public"].glob("test_*.py")]
+    ):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Assert):
                 assert node.msg is not None, f"{path.name}:{node.lineno}: assert without a message"
