@@ -62,6 +62,8 @@ CONTRACT_BUGS = (
     "linear_backward_ignores_input_grad",
     "numerical_gradient_zeros_like",
     "evaluate_calls_backward",
+    "train_epoch_returns_numpy_scalar",
+    "evaluate_returns_numpy_scalars",
 )
 
 

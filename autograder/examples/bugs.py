@@ -421,6 +421,37 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "train_epoch_returns_numpy_scalar",
+        "train_epoch returns np.average(losses, weights=sizes): right value, a NumPy scalar",
+        {"ex5_1"},
+        ex5_1="""
+            losses, sizes = [], []
+            for X, y in batches:
+                optimizer.zero_grad()
+                losses.append(loss_fn.forward(model.forward(X), y))
+                model.backward(loss_fn.backward())
+                optimizer.step()
+                sizes.append(len(y))
+            return np.average(losses, weights=sizes)
+        """,
+    ),
+    bug(
+        "evaluate_returns_numpy_scalars",
+        "evaluate returns NumPy scalars (np.average, np.mean) instead of Python floats",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            losses, sizes, hits = [], [], []
+            for start in range(0, len(X), batch_size):
+                logits = model.forward(X[start : start + batch_size])
+                labels = y[start : start + batch_size]
+                losses.append(loss_fn.forward(logits, labels))
+                sizes.append(len(labels))
+                hits.append(logits.argmax(axis=1) == labels)
+            return np.average(losses, weights=sizes), np.mean(np.concatenate(hits))
+        """,
+    ),
+    bug(
         "evaluate_last_batch_accuracy",
         "evaluate returns the accuracy of the last batch only",
         {"ex5_2"},
@@ -517,6 +548,8 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "rmsprop_alpha_swapped": ("alpha and 1 - alpha are swapped",),
     "train_epoch_no_zero_grad": ("call optimizer.zero_grad() at the start of every batch",),
     "train_epoch_unweighted_mean": ("weight each batch's loss by its size",),
+    "train_epoch_returns_numpy_scalar": ("train_epoch must return a Python float",),
+    "evaluate_returns_numpy_scalars": ("as two Python floats",),
     "evaluate_last_batch_accuracy": ("of the LAST chunk only",),
     "evaluate_argmax_wrong_axis": ("argmax over the classes (axis=1)",),
     "evaluate_calls_backward": ("no model.backward",),
@@ -547,5 +580,7 @@ COSMETIC: frozenset[str] = frozenset(
         "numerical_gradient_zeros_like",
         "numerical_gradient_restored_by_arithmetic",
         "evaluate_calls_backward",
+        "train_epoch_returns_numpy_scalar",
+        "evaluate_returns_numpy_scalars",
     }
 )
