@@ -6,6 +6,8 @@ In a local run ``nn`` is the ``numpynet`` package found on the import path (your
 
 A test that hits ``raise NotImplementedError("Exercise X.Y: ...")`` is reported as
 FAILED with the short message ``not started: Exercise X.Y ...`` instead of a traceback.
+Failures show short tracebacks unless ``--tb`` says otherwise, and ``-m ex2.1`` (a dot for
+the underscore) stops with "did you mean ex2_1?".
 """
 
 from __future__ import annotations
