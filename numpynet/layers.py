@@ -47,7 +47,9 @@ class Linear(Module):
             X: inputs, shape (N, D).
 
         Returns:
-            Y: shape (N, M), the dtype of ``W``. ``X`` is kept for ``backward``.
+            Y: shape (N, M); float32 when X and W are float32 (as in training),
+            float64 when both are float64. ``X`` is kept for ``backward`` and is
+            not changed.
         """
         self._X = X
         raise NotImplementedError(

@@ -18,7 +18,8 @@ import pytest
 
 from autograder import exercises
 from autograder.examples import build_example_submissions, expected_losses
-from autograder.examples.bugs import BUGS
+from autograder.examples.bugs import BUGS, BY_NAME, CAUSES, COSMETIC, COSMETIC_SHARE
+from autograder.examples.feedback import names_cause
 from autograder.examples.run import CheckRun, run_checks_many
 
 CATALOGUE = expected_losses()
@@ -36,6 +37,12 @@ def submissions(tmp_path_factory) -> Path:
 def test_every_exercise_is_broken_by_some_bug():
     # Each exercise's checks are shown able to fail on a realistic mistake.
     assert set().union(*(bug.loses for bug in BUGS)) == ALL
+
+
+def test_every_bug_says_how_its_feedback_names_the_cause():
+    assert set(CAUSES) == set(BY_NAME)
+    assert all(CAUSES.values())
+    assert set(BY_NAME) >= COSMETIC
 
 
 def test_bugs_only_rewrite_known_exercises_and_lose_some():
@@ -74,13 +81,28 @@ def problems_of(name: str, run: CheckRun, folder: Path) -> list[str]:
         return [] if run.not_started == ALL else [f"{name}: not started {sorted(run.not_started)}"]
     if run.not_started:
         return [f"{name}: not started {sorted(run.not_started)}"]
-    return [
+    problems = [
         f"{name}: no check of {exercise} fails by assertion (only crashes)\n{detail}"
         for exercise in expected["loses"]
         if not any(
             t["exercise"] == exercise and t["error_type"] == "AssertionError" for t in failing
         )
     ]
+    entry = BY_NAME.get(name)
+    if entry is None:
+        return problems
+    if not names_cause(entry, run):
+        problems.append(f"{name}: no failing check's message says {CAUSES[name]}\n{detail}")
+    # The partial-credit policy (bugs.py): cosmetic slips cost at most COSMETIC_SHARE of an
+    # exercise, wrong results more.
+    for exercise in entry.loses:
+        counts = run.exercises[exercise]
+        share = (counts["failed"] + counts["not_started"]) / sum(counts.values())
+        cosmetic = name in COSMETIC
+        if cosmetic != (share <= COSMETIC_SHARE):
+            kind = "cosmetic" if cosmetic else "a wrong result"
+            problems.append(f"{name} is {kind} but fails {share:.0%} of {exercise}'s checks")
+    return problems
 
 
 # One pytest process per chunk (start-up paid once per chunk); chunks spread over xdist.

@@ -74,7 +74,7 @@ def test_assert_close_accepts_within_and_rejects_beyond_rtol(dtype, data):
     position = data.draw(st.integers(0, len(values) - 1))
     off = values.copy()
     off[position] *= 1 + 10 * tol.rtol
-    with pytest.raises(AssertionError, match=rf"1 of {len(values)} entries differ"):
+    with pytest.raises(AssertionError, match=rf"1 of {len(values)} entr(y|ies) differ"):
         assert_close(off, values, "one entry off")
 
 
@@ -95,7 +95,7 @@ def test_assert_close_messages_name_what_is_wrong():
     assert "Y: 2 of 12 entries differ" in message
     assert "index (1, 2): got 99, expected 6" in message
     assert "max abs error 93 at index (1, 2)" in message
-    assert "1 entries are nan or inf" in message
+    assert "1 entry is nan or inf where finite values were expected (exp overflows" in message
 
 
 def test_assert_close_lists_a_few_entries_only():
@@ -108,8 +108,11 @@ def test_assert_close_lists_a_few_entries_only():
 def test_assert_close_scalars_and_matching_infinities():
     assert_close(1.0 + 1e-9, 1.0, "loss")
     assert_close(np.float32(2.0), 2.0, "loss")
-    with pytest.raises(AssertionError, match="loss: 1 of 1 entries differ"):
+    with pytest.raises(AssertionError, match=r"^loss: got 1.001, expected 1 \(relative error"):
         assert_close(1.001, 1.0, "loss")
+    with pytest.raises(AssertionError, match=r"^p: 1 of 1 entry differs") as raised:
+        assert_close(np.array([1.5]), np.array([1.0]), "p")
+    assert "index (0,)" in str(raised.value) and "index ()" not in str(raised.value)
     with pytest.raises(AssertionError, match="expected a single number"):
         assert_close(np.ones(3), 1.0, "loss")
     assert_close(np.array([np.inf, 1.0]), np.array([np.inf, 1.0]), "same infinities")
@@ -131,9 +134,82 @@ def test_assert_unchanged():
     before = np.arange(4.0)
     assert_unchanged(before, before.copy(), "f")
     with pytest.raises(
-        AssertionError, match="f must not modify its input, but it changed 1 entries"
+        AssertionError, match="f must not modify its input, but it changed 1 entry, by up to 3"
     ):
         assert_unchanged(before, np.array([0.0, 1.0, 5.0, 3.0]), "f")
+    # A change of rounding size is named, with its cause and fix.
+    x = np.random.default_rng(0).standard_normal(20)
+    after = x.copy()
+    for i in range(len(after)):
+        after[i] += 1e-5  # numerical_gradient's two steps, undone by arithmetic
+        after[i] -= 2e-5
+        after[i] += 1e-5
+    assert not np.array_equal(after, x)  # the premise: adding eps back is not exact
+    with pytest.raises(AssertionError, match=r"by up to \d.*e-1\d: a rounding-size change"):
+        assert_unchanged(x, after, "numerical_gradient")
+    with pytest.raises(AssertionError, match="changed its shape"):
+        assert_unchanged(before, before[:2], "f")
+
+
+EXPECTED = np.array([[1.0, 2.0, -3.0], [4.0, -5.0, 6.0], [0.5, 7.0, 8.0]])
+
+
+@pytest.mark.parametrize(
+    "got, pattern",
+    [
+        (2 * EXPECTED, r"all entries are 2x the expected value, N = 2: did you divide by N\?"),
+        (3 * EXPECTED, r"all entries are 3x the expected value: a constant factor"),
+        (-EXPECTED, r"every entry has the wrong sign"),
+        (EXPECTED + 0.5, r"every entry is off by the same 0.5"),
+        (EXPECTED + np.array([1.0, 2.0, 3.0]), r"every row is off by the same vector"),
+        (EXPECTED.T, r"TRANSPOSE of the expected matrix"),
+        (np.roll(EXPECTED, 1, axis=0), r"one row EARLIER: shifted by one sample"),
+        (np.roll(EXPECTED, -1, axis=0), r"one row LATER: shifted by one sample"),
+    ],
+)
+def test_assert_close_names_the_pattern_of_the_difference(got, pattern):
+    with pytest.raises(AssertionError) as raised:
+        assert_close(got, EXPECTED, "dZ", factors={2.0: "N = 2: did you divide by N?"})
+    lines = str(raised.value).splitlines()
+    # First: the report's table shows the first line, and the grader cuts long messages.
+    assert lines[0].startswith("dZ: ") and re.search(pattern, lines[0]), lines
+    assert re.match(r"  \d+ of 9 entries differ", lines[1]), lines
+
+
+def test_assert_close_names_no_pattern_for_unrelated_errors():
+    wrong = EXPECTED.copy()
+    wrong[0, 0], wrong[2, 1] = 9.0, -1.0
+    with pytest.raises(AssertionError) as raised:
+        assert_close(wrong, EXPECTED, "dZ")
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "dZ: 2 of 9 entries differ (rtol=1e-07, atol=1e-09 for float64)", lines
+    assert lines[1].startswith("  max abs error"), lines
+
+
+def test_assert_close_dtype_and_shape_messages_give_the_cause():
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(AssertionError, match="np.zeros_like\\(x\\) copies x's float32 dtype"):
+        assert_close(x, x.astype(np.float64), "g")
+    with pytest.raises(AssertionError, match="a float64 array or constant entered"):
+        assert_close(x.astype(np.float64), x, "Y")
+    with pytest.raises(AssertionError, match="that is the transposed shape"):
+        assert_close(x.T.copy(), x, "Y")
+
+
+def test_a_single_nonzero_entry_is_no_pattern():
+    with pytest.raises(AssertionError) as raised:
+        assert_close(np.array([0.0, 0.0, 7.0]), np.array([0.0, 0.0, 5.0]), "g")
+    assert "x the expected value" not in str(raised.value)
+    with pytest.raises(AssertionError, match="g: the value is|g: all entries are 2x"):
+        assert_close(np.array([0.0, 0.0, 10.0]), np.array([0.0, 0.0, 5.0]), "g")
+
+
+def test_scalar_factor_named_only_when_it_is_a_whole_ratio():
+    with pytest.raises(AssertionError, match="the value is 4x the expected value"):
+        assert_close(8.0, 2.0, "loss")
+    with pytest.raises(AssertionError) as raised:
+        assert_close(1.457, 1.366, "loss")
+    assert "x the expected value" not in str(raised.value)
 
 
 # ---- the contract with the grader: fixtures, markers, messages ------------------------------
@@ -195,9 +271,12 @@ def test_every_check_has_one_exercise_marker_and_only_nn_ref_fixtures():
     )
 
 
-def test_hidden_asserts_carry_messages():
-    # The grader shows students only str(AssertionError) and does not rewrite hidden asserts.
-    for path in sorted(CHECK_DIRS["hidden"].glob("test_*.py")):
+def test_asserts_carry_messages():
+    # The grader shows students only str(AssertionError), never the source: every assert
+    # must say in words what went wrong (hidden asserts are not even rewritten by pytest).
+    for path in sorted(
+        [*CHECK_DIRS["hidden"].glob("test_*.py"), *CHECK_DIRS["public"].glob("test_*.py")]
+    ):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Assert):
                 assert node.msg is not None, f"{path.name}:{node.lineno}: assert without a message"
@@ -253,6 +332,30 @@ def test_stubs_read_not_started_per_marker(stubs, tmp_path):
     done = run_pytest([public, "-m", "ex3_2"], stubs, tmp_path)
     assert "not started: Exercise 1.1: Linear He initialisation" in done.stdout
     assert "(Exercise 3.2 needs it)" in done.stdout
+
+
+def test_a_misspelt_marker_gets_a_hint_and_failures_short_tracebacks(tmp_path):
+    public = str(CHECK_DIRS["public"])
+    solutions = ROOT / "solutions"
+    done = run_pytest([public, "-m", "ex2.1"], solutions, tmp_path)
+    assert done.returncode == 4
+    assert "did you mean ex2_1?" in done.stdout + done.stderr
+    # A failing check reads as its line and message, without the tolerance helpers' frames.
+    checks = tmp_path / "checks" / "public"
+    checks.mkdir(parents=True)
+    shutil.copy(CHECK_DIRS["public"] / "conftest.py", checks / "conftest.py")
+    (checks / "test_fails.py").write_text(
+        "import numpy as np\nimport pytest\nfrom autograder.tolerance import assert_close\n\n"
+        "@pytest.mark.ex2_1\ndef test_x(nn):\n"
+        "    assert_close(np.ones(3), 2 * np.ones(3), 'P')\n"
+    )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(checks)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = f"{solutions}{os.pathsep}{ROOT}"
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "E   AssertionError: P: all entries are 0.5x the expected value" in done.stdout
+    assert "3 of 3 entries differ" in done.stdout, done.stdout
+    assert "tolerance.py" not in done.stdout, done.stdout
 
 
 def test_a_check_without_exercise_marker_is_refused(tmp_path):

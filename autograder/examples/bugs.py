@@ -14,6 +14,10 @@ A region body may only use what the surrounding reference code defines outside t
 regions: ``self._X`` (Linear, set before its forward region), ``self.buffers`` (SGD),
 ``self.square_avg`` (RMSProp), ``self.rng``/``self.X``/``self.y``/``self.batch_size``/
 ``self.shuffle``/``self.drop_last`` (DataLoader), and names the body sets itself.
+
+``CAUSES`` (below) says what the feedback must contain for each bug to name its cause, and
+the partial-credit policy - what a wrong result costs against a cosmetic slip - is written
+down once, above ``COSMETIC_SHARE``.
 """
 
 from __future__ import annotations
@@ -126,6 +130,14 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "linear_forward_always_float32",
+        "Linear.forward casts its result to float32: float64 inputs give float32 outputs",
+        {"ex1_2"},
+        ex1_2="""
+            return (X @ self.W.data + self.b.data).astype(np.float32)
+        """,
+    ),
+    bug(
         "relu_forward_in_place",
         "ReLU.forward clips its input array in place (the caller's X changes)",
         {"ex1_3"},
@@ -166,6 +178,47 @@ BUGS: tuple[Bug, ...] = (
             if y.size and (y.min() < 0 or y.max() >= num_classes):
                 raise ValueError("label out of range")
             return np.eye(num_classes)[y]
+        """,
+    ),
+    bug(
+        "one_hot_accepts_negative_labels",
+        "one_hot rejects labels >= K but not negative ones (y = -1 becomes the last class)",
+        {"ex2_3"},
+        ex2_3="""
+            y = np.asarray(y)
+            if y.size and y.max() >= num_classes:
+                raise ValueError(f"label {y.max()} is not below {num_classes}")
+            Y = np.zeros((len(y), num_classes), dtype=np.float32)
+            Y[np.arange(len(y)), y] = 1.0
+            return Y
+        """,
+    ),
+    bug(
+        "loss_returns_numpy_scalar",
+        "CrossEntropyLoss.forward returns -log_probs[...].mean(), a NumPy scalar, not a float",
+        {"ex2_4"},
+        ex2_4="""
+            log_probs = log_softmax(logits, axis=1)
+            self._log_probs, self._probs, self._y = log_probs, np.exp(log_probs), targets
+            return -log_probs[np.arange(len(targets)), targets].mean()
+        """,
+        ex2_5=CE_BACKWARD.format(scale=" / len(self._y)"),
+    ),
+    bug(
+        "loss_backward_overwrites_cache",
+        "CrossEntropyLoss.backward exponentiates the cached log-probabilities in place "
+        "(np.exp(..., out=self._log_probs)): a second backward() returns something else",
+        {"ex2_5"},
+        ex2_4="""
+            self._log_probs = log_softmax(logits, axis=1)
+            self._y = targets
+            return float(-self._log_probs[np.arange(len(targets)), targets].mean())
+        """,
+        ex2_5="""
+            dZ = np.exp(self._log_probs, out=self._log_probs)
+            dZ[np.arange(len(self._y)), self._y] -= 1.0
+            dZ /= len(self._y)
+            return dZ
         """,
     ),
     bug(
@@ -234,6 +287,16 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "linear_backward_ignores_input_grad",
+        "Linear.backward always returns dX, even with input_grad = False",
+        {"ex3_2"},
+        ex3_2="""
+            self.W.grad += X.T @ dY
+            self.b.grad += dY.sum(axis=0)
+            return dY @ self.W.data.T
+        """,
+    ),
+    bug(
         "numerical_gradient_forward_difference",
         "numerical_gradient uses the one-sided difference (f(x + h) - f(x)) / h",
         {"ex3_3"},
@@ -260,6 +323,40 @@ BUGS: tuple[Bug, ...] = (
                 up = float(f())
                 x[i] = old - eps
                 grad[i] = (up - float(f())) / (2 * eps)
+            return grad
+        """,
+    ),
+    bug(
+        "numerical_gradient_restored_by_arithmetic",
+        "numerical_gradient undoes each step by arithmetic (+ eps, - 2 eps, + eps): rounding "
+        "leaves some entries of x a few ulps off",
+        {"ex3_3"},
+        ex3_3="""
+            grad = np.zeros(x.shape)
+            for i in np.ndindex(x.shape):
+                x[i] += eps
+                up = float(f())
+                x[i] -= 2 * eps
+                down = float(f())
+                x[i] += eps
+                grad[i] = (up - down) / (2 * eps)
+            return grad
+        """,
+    ),
+    bug(
+        "numerical_gradient_zeros_like",
+        "numerical_gradient builds its result with np.zeros_like(x): float32 for a float32 x",
+        {"ex3_3"},
+        ex3_3="""
+            grad = np.zeros_like(x)
+            for i in np.ndindex(x.shape):
+                old = x[i]
+                x[i] = old + eps
+                up = float(f())
+                x[i] = old - eps
+                down = float(f())
+                x[i] = old
+                grad[i] = (up - down) / (2 * eps)
             return grad
         """,
     ),
@@ -324,6 +421,37 @@ BUGS: tuple[Bug, ...] = (
         """,
     ),
     bug(
+        "train_epoch_returns_numpy_scalar",
+        "train_epoch returns np.average(losses, weights=sizes): right value, a NumPy scalar",
+        {"ex5_1"},
+        ex5_1="""
+            losses, sizes = [], []
+            for X, y in batches:
+                optimizer.zero_grad()
+                losses.append(loss_fn.forward(model.forward(X), y))
+                model.backward(loss_fn.backward())
+                optimizer.step()
+                sizes.append(len(y))
+            return np.average(losses, weights=sizes)
+        """,
+    ),
+    bug(
+        "evaluate_returns_numpy_scalars",
+        "evaluate returns NumPy scalars (np.average, np.mean) instead of Python floats",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            losses, sizes, hits = [], [], []
+            for start in range(0, len(X), batch_size):
+                logits = model.forward(X[start : start + batch_size])
+                labels = y[start : start + batch_size]
+                losses.append(loss_fn.forward(logits, labels))
+                sizes.append(len(labels))
+                hits.append(logits.argmax(axis=1) == labels)
+            return np.average(losses, weights=sizes), np.mean(np.concatenate(hits))
+        """,
+    ),
+    bug(
         "evaluate_last_batch_accuracy",
         "evaluate returns the accuracy of the last batch only",
         {"ex5_2"},
@@ -335,6 +463,37 @@ BUGS: tuple[Bug, ...] = (
                 total += loss_fn.forward(logits, y[start : start + batch_size]) * len(logits)
                 accuracy = np.mean(logits.argmax(axis=1) == y[start : start + batch_size])
             return total / len(X), float(accuracy)
+        """,
+    ),
+    bug(
+        "evaluate_unweighted_mean",
+        "evaluate averages the chunk losses without weighting by chunk size",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            losses, correct = [], 0
+            for start in range(0, len(X), batch_size):
+                logits = model.forward(X[start : start + batch_size])
+                losses.append(loss_fn.forward(logits, y[start : start + batch_size]))
+                correct += int((logits.argmax(axis=1) == y[start : start + batch_size]).sum())
+            return float(np.mean(losses)), correct / len(X)
+        """,
+    ),
+    bug(
+        "evaluate_calls_backward",
+        "evaluate runs model.backward on every chunk (copied from the training loop): it adds "
+        "into every p.grad",
+        {"ex5_2"},
+        ex5_2="""
+            loss_fn = CrossEntropyLoss()
+            total, correct = 0.0, 0
+            for start in range(0, len(X), batch_size):
+                Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+                logits = model.forward(Xb)
+                total += loss_fn.forward(logits, yb) * len(yb)
+                model.backward(loss_fn.backward())
+                correct += int((logits.argmax(axis=1) == yb).sum())
+            return total / len(X), correct / len(X)
         """,
     ),
     bug(
@@ -351,3 +510,77 @@ BUGS: tuple[Bug, ...] = (
 )
 
 BY_NAME: dict[str, Bug] = {entry.name: entry for entry in BUGS}
+
+# What the feedback must say for a student to see the CAUSE of each bug, not just that
+# something differs: phrases (case-insensitive), one of which some failing check's message
+# of a lost exercise contains. ``python -m autograder.examples.feedback`` prints the share
+# of the catalogue whose feedback names its cause; tests/test_bug_catalogue.py wants all.
+CAUSES: dict[str, tuple[str, ...]] = {
+    "loader_drops_last_batch": ("keep it unless drop_last",),
+    "loader_repeats_samples": ("random integers repeat some samples",),
+    "loader_no_reshuffle": ("new permutation every time",),
+    "init_std_one": ("sqrt(2 / in)",),
+    "init_lecun_scale": ("sqrt(2 / in)",),
+    "linear_forward_no_bias": ("such as a bias b",),
+    "linear_forward_float64": ("float64 array or constant entered the computation",),
+    "linear_forward_always_float32": ("no .astype to another dtype",),
+    "relu_forward_in_place": ("must not modify its input",),
+    "softmax_unstable": ("subtract the row max",),
+    "log_softmax_of_softmax": ("even where softmax rounds to 0", "rounded to 0 is -inf"),
+    "one_hot_float64": ("np.eye without dtype=",),
+    "one_hot_accepts_negative_labels": ("check both ends (y < 0",),
+    "loss_summed": ("the MEAN over the batch, not the sum",),
+    "loss_returns_numpy_scalar": ("must return a Python float",),
+    "loss_backward_overwrites_cache": ("overwrote what forward cached",),
+    "loss_grad_not_divided_by_n": ("did you divide by N",),
+    "relu_backward_no_mask": ("returned dY unchanged",),
+    "relu_grad_one_at_zero": ("the gradient there is 0",),
+    "linear_grads_overwritten": ("must ADD to W.grad and b.grad (+=)",),
+    "linear_bias_grad_mean": ("b.grad is the SUM of dY over the batch",),
+    "linear_grads_float64": ("float64 array or constant entered the computation",),
+    "linear_backward_ignores_input_grad": ("Linear.backward must return None",),
+    "numerical_gradient_forward_difference": ("returned the one-sided difference",),
+    "numerical_gradient_not_restored": ("put each entry back to its saved original value",),
+    "numerical_gradient_restored_by_arithmetic": ("a rounding-size change",),
+    "numerical_gradient_zeros_like": ("np.zeros_like(x) copies x's float32 dtype",),
+    "sgd_momentum_dampened": ("no (1 - momentum) factor",),
+    "rmsprop_eps_inside_sqrt": ("eps belongs OUTSIDE the square root",),
+    "rmsprop_alpha_swapped": ("alpha and 1 - alpha are swapped",),
+    "train_epoch_no_zero_grad": ("call optimizer.zero_grad() at the start of every batch",),
+    "train_epoch_unweighted_mean": ("weight each batch's loss by its size",),
+    "train_epoch_returns_numpy_scalar": ("train_epoch must return a Python float",),
+    "evaluate_returns_numpy_scalars": ("as two Python floats",),
+    "evaluate_last_batch_accuracy": ("of the LAST chunk only",),
+    "evaluate_argmax_wrong_axis": ("argmax over the classes (axis=1)",),
+    "evaluate_calls_backward": ("no model.backward",),
+    "evaluate_unweighted_mean": ("weight each chunk's loss by its size",),
+}
+
+# Partial credit. The grader's rule is fixed and simple: an exercise earns its points times
+# the share of its checks (public and hidden, each parametrized case once) that pass. So
+# what a mistake costs is the share of the exercise's checks it fails, and the checks are
+# written to make that share follow how wrong the result is:
+#
+# * a WRONG RESULT (training learns less or not at all, a later exercise computes something
+#   else: a missing 1/N, eps inside the root, no zero_grad, float64 gradients...) fails the
+#   by-hand checks and the comparisons with the reference: more than COSMETIC_SHARE of them;
+# * a COSMETIC contract slip (the numbers are right, a promise about their form or a side
+#   effect training never sees is not: a NumPy scalar for a Python float, dX computed when
+#   input_grad is False, a gradient left in p.grad by evaluate) fails only the contract
+#   check that names the promise: at most COSMETIC_SHARE of the exercise.
+#
+# tests/test_bug_catalogue.py holds every catalogued bug to its class.
+COSMETIC_SHARE = 0.2
+COSMETIC: frozenset[str] = frozenset(
+    {
+        "one_hot_accepts_negative_labels",
+        "loss_returns_numpy_scalar",
+        "loss_backward_overwrites_cache",
+        "linear_backward_ignores_input_grad",
+        "numerical_gradient_zeros_like",
+        "numerical_gradient_restored_by_arithmetic",
+        "evaluate_calls_backward",
+        "train_epoch_returns_numpy_scalar",
+        "evaluate_returns_numpy_scalars",
+    }
+)

@@ -2,9 +2,10 @@
 
 Usage: ``pytest -p autograder.examples.outcomes --outcomes-json out.json autograder/public``.
 The file holds ``{"numpynet": <file of the package tested>, "tests": [{"nodeid",
-"exercise", "outcome", "error_type"}], "exercises": {id: {"passed": n, "failed": n,
+"exercise", "outcome", "error_type", "message"}], "exercises": {id: {"passed": n, "failed": n,
 "not_started": n}}}``; outcome is "passed", "failed", "not-started" (NotImplementedError)
-or "error" (outside the test body).
+or "error" (outside the test body); "message" is ``str()`` of the exception, what the grader
+shows a student for a failed assertion.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Recorder:
         self.tests: dict[str, dict] = {}
         self.exercise: dict[str, str | None] = {}
         self.error_type: dict[str, str] = {}
+        self.message: dict[str, str] = {}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -39,6 +41,7 @@ class Recorder:
         report = yield
         if call.excinfo is not None:
             self.error_type[item.nodeid] = call.excinfo.typename
+            self.message[item.nodeid] = str(call.excinfo.value)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -60,6 +63,7 @@ class Recorder:
                 "exercise": self.exercise.get(report.nodeid),
                 "outcome": outcome,
                 "error_type": self.error_type.get(report.nodeid),
+                "message": self.message.get(report.nodeid, ""),
             }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.public.support import epoch
+from autograder.strategies import NO_SHRINK
 from autograder.tolerance import assert_unchanged
-
-# Students see only the assertion message: shrinking the failing example costs seconds
-# per failing test in grading and shows them nothing.
-NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 pytestmark = pytest.mark.ex0_1
 

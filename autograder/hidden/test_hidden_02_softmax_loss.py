@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from autograder.strategies import DTYPES, NO_SHRINK, finite_logits, logits
 from autograder.tolerance import (
     FLOAT32,
     GRADCHECK,
@@ -18,23 +19,7 @@ from autograder.tolerance import (
     tolerance_for,
 )
 
-# Students see only the assertion message: shrinking the failing example costs seconds
-# per failing test in grading and shows them nothing.
-NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 SCALES = [1.0, 30.0, 1e3, 1e4]  # 1e4: exp overflows float64 at 710 and float32 at 89
-DTYPES = [np.float32, np.float64]
-
-
-def logits(shape, scale, dtype, seed):
-    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
-
-
-def finite_logits(max_rows: int = 6, min_cols: int = 1, max_cols: int = 8):
-    return hnp.arrays(
-        np.float64,
-        st.tuples(st.integers(1, max_rows), st.integers(min_cols, max_cols)),
-        elements=st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False),
-    )
 
 
 # ---- softmax ------------------------------------------------------------------------------

@@ -156,10 +156,9 @@ def test_numerical_gradient_of_a_coupled_function(nn):
     f = lambda: float(np.sum(A * np.sin(x)) + np.sum(x) ** 2)
     grad = nn.numerical_gradient(f, x)
     exact = A * np.cos(x0) + 2 * np.sum(x0)
+    # A perturbation left in x shows in the later entries' values. Exact restoration (not a
+    # few ulps off) is the public check's: one check per promise (bugs.py, partial credit).
     assert_close(grad, exact, "numerical_gradient of sum(A sin x) + (sum x)**2", tol=GRADCHECK)
-    assert np.array_equal(x, x0), (
-        "numerical_gradient must restore x EXACTLY (keep the original value)"
-    )
 
 
 @pytest.mark.ex3_3

@@ -6,10 +6,13 @@ In a local run ``nn`` is the ``numpynet`` package found on the import path (your
 
 A test that hits ``raise NotImplementedError("Exercise X.Y: ...")`` is reported as
 FAILED with the short message ``not started: Exercise X.Y ...`` instead of a traceback.
+Failures show short tracebacks unless ``--tb`` says otherwise, and ``-m ex2.1`` (a dot for
+the underscore) stops with "did you mean ex2_1?".
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from types import ModuleType
@@ -40,6 +43,36 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers", f"{exercise.id}: Exercise {exercise.number}, {exercise.title}"
         )
+    # Short tracebacks unless asked otherwise: the check's line and its message (the
+    # tolerance helpers hide their own frames), not pages of grader internals.
+    if getattr(config.option, "tbstyle", "auto") == "auto":
+        config.option.tbstyle = "short"
+    hint = marker_hint(getattr(config.option, "markexpr", "") or "")
+    if hint:
+        raise pytest.UsageError(hint)
+
+
+_NAME = re.compile(r"[\w.:+-]+")
+
+
+def marker_hint(expression: str) -> str | None:
+    """A "did you mean" for an exercise marker misspelt in ``-m`` (``ex2.1`` for ``ex2_1``)."""
+    for name in _NAME.findall(expression):
+        if name in exercises.BY_ID or not re.match(r"ex\d", name):
+            continue
+        guess = name.replace(".", "_")
+        if guess not in exercises.BY_ID:
+            close = difflib.get_close_matches(guess, list(exercises.BY_ID), n=1)
+            guess = close[0] if close else ""
+        if guess:
+            return (
+                f"unknown marker {name!r} in -m: did you mean {guess}? Exercise markers are "
+                f"written with an underscore: pytest autograder/public -m {guess}"
+            )
+        return (
+            f"unknown marker {name!r} in -m; the exercise markers are {', '.join(exercises.BY_ID)}"
+        )
+    return None
 
 
 def exercise_of(item: pytest.Item) -> exercises.Exercise | None:

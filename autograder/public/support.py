@@ -43,17 +43,23 @@ def linear_layer(nn: Any, W: np.ndarray, b: np.ndarray) -> Any:
     return layer
 
 
-def batched_mean_loss(nn: Any, model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    """The student's own CrossEntropyLoss over consecutive batches, weighted by batch size.
+def batch_means(nn: Any, model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> tuple:
+    """(mean over samples, plain mean of the batch losses) of the student's own loss.
 
-    With a correct (mean) loss this is the mean loss over all N samples whatever the batch
-    size; with a faulty loss it is what a correct ``evaluate`` built on that loss returns,
-    so ``evaluate`` is judged on its own work only.
+    The first weights each batch's loss by its size: with a correct (mean) loss it is the
+    mean loss over all N samples whatever the batch size; with a faulty loss it is what a
+    correct ``evaluate`` built on that loss returns, so ``evaluate`` is judged on its own
+    work only. The second is the mistake to recognise when the last batch is smaller.
     """
     loss_fn = nn.CrossEntropyLoss()
-    total = 0.0
+    losses, sizes = [], []
     for start in range(0, len(X), batch_size):
         logits = as_array(model.forward(X[start : start + batch_size]), "model.forward(X)")
-        loss = as_scalar(loss_fn.forward(logits, y[start : start + batch_size]), "loss")
-        total += loss * len(y[start : start + batch_size])
-    return total / len(X)
+        losses.append(as_scalar(loss_fn.forward(logits, y[start : start + batch_size]), "loss"))
+        sizes.append(len(y[start : start + batch_size]))
+    return float(np.dot(losses, sizes) / len(X)), float(np.mean(losses))
+
+
+def batched_mean_loss(nn: Any, model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+    """The student's own loss over consecutive batches, weighted by size (see batch_means)."""
+    return batch_means(nn, model, X, y, batch_size)[0]

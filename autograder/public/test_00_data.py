@@ -20,7 +20,10 @@ def labelled(n: int) -> tuple[np.ndarray, np.ndarray]:
 def test_batches_in_order_last_one_smaller(nn):
     X, y = labelled(10)
     batches = epoch(nn.DataLoader(X, y, batch_size=4))
-    assert [len(yb) for _, yb in batches] == [4, 4, 2], "batch sizes for N=10, batch_size=4"
+    assert [len(yb) for _, yb in batches] == [4, 4, 2], (
+        "batch sizes for N=10, batch_size=4: the last batch may be smaller (2 samples), keep it "
+        "unless drop_last=True"
+    )
     assert np.array_equal(np.concatenate([yb for _, yb in batches]), y), "order without shuffle"
     for Xb, yb in batches:
         assert Xb.shape == (len(yb), 2), "X_batch has shape (B, features)"
@@ -44,10 +47,13 @@ def test_shuffle_visits_every_sample_once_and_reshuffles(nn):
     loader = nn.DataLoader(X, y, batch_size=8, shuffle=True, rng=0)
     first = np.concatenate([yb for _, yb in epoch(loader)])
     second = np.concatenate([yb for _, yb in epoch(loader)])
-    assert np.array_equal(np.sort(first), y), "every sample exactly once in epoch 1"
-    assert np.array_equal(np.sort(second), y), "every sample exactly once in epoch 2"
+    once = "(shuffle with a permutation of 0..N-1: random integers repeat some samples)"
+    assert np.array_equal(np.sort(first), y), f"every sample exactly once in epoch 1 {once}"
+    assert np.array_equal(np.sort(second), y), f"every sample exactly once in epoch 2 {once}"
     assert not np.array_equal(first, y), "shuffle=True must change the order"
-    assert not np.array_equal(first, second), "each epoch must draw a NEW order"
+    assert not np.array_equal(first, second), (
+        "each epoch must draw a NEW order: draw a new permutation every time __iter__ starts"
+    )
 
 
 def test_same_seed_same_order(nn):

@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 
 from autograder.public.support import linear_layer
+from autograder.strategies import B_HAND, DTYPES, W_HAND, X_HAND, Y_HAND
 from autograder.tolerance import as_array, assert_close, assert_unchanged
-
-# A 3 -> 2 layer small enough to multiply by hand.
-W_HAND = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
-B_HAND = np.array([10.0, 20.0], dtype=np.float32)
-X_HAND = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]], dtype=np.float32)
-# Row 0 picks W's first row; row 1 is W[1] - W[2] = (-2, -2); then + b.
-Y_HAND = np.array([[11.0, 22.0], [8.0, 18.0]], dtype=np.float32)
 
 
 @pytest.mark.ex1_1
@@ -62,6 +56,24 @@ def test_linear_forward_shape_dtype_and_input_untouched(nn):
     Y = layer.forward(X)
     assert_close(Y, X @ W + b, "Linear.forward(X) with X (5, 7), W (7, 3)")
     assert_unchanged(before, X, "Linear.forward")
+
+
+@pytest.mark.ex1_2
+def test_linear_forward_keeps_the_dtype_and_repeats(nn):
+    for dtype in DTYPES:
+        X = X_HAND.astype(dtype)
+        layer = linear_layer(nn, W_HAND.astype(dtype), B_HAND.astype(dtype))
+        first = as_array(layer.forward(X), "Linear.forward(X)")
+        assert first.dtype == dtype, (
+            f"Linear.forward with {np.dtype(dtype)} X, W and b must return {np.dtype(dtype)}, "
+            f"got {first.dtype}: compute X @ W + b in the dtype of the inputs (no .astype to "
+            "another dtype, no float64 constants)"
+        )
+        again = as_array(layer.forward(X), "Linear.forward(X)")
+        assert np.array_equal(first, again), (
+            "Linear.forward(X) called twice on the same X gave two different results: "
+            "forward must not change W, b or X"
+        )
 
 
 @pytest.mark.ex1_2

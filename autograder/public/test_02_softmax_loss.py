@@ -9,10 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from autograder.strategies import DTYPES, DZ_HAND, LABELS, LOGITS, LOSS_HAND, PROBS
 from autograder.tolerance import FLOAT32, as_array, as_scalar, assert_close, assert_unchanged
 
-LOGITS = np.log(np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]]))  # (2, 3) float64
-PROBS = np.array([[1 / 6, 2 / 6, 3 / 6], [1 / 3, 1 / 3, 1 / 3]])
+# Returned by a mean where a sum was wanted, or the other way round, over N = 2 rows.
+PER_N = {
+    2.0: "N = 2: did you divide by N (a mean over the batch)?",
+    0.5: "N = 2: divide by N once, not twice",
+}
 
 
 @pytest.mark.ex2_1
@@ -77,23 +81,49 @@ def test_one_hot_by_hand(nn):
 
 
 @pytest.mark.ex2_3
-def test_one_hot_rejects_labels_out_of_range(nn):
+@pytest.mark.parametrize("labels", [[0, 3], [-1, 0]])
+def test_one_hot_rejects_labels_out_of_range(nn, labels):
+    # A negative label must be refused too: NumPy would read y = -1 as the LAST class.
     with pytest.raises(ValueError):
-        nn.one_hot(np.array([0, 3]), 3)
+        nn.one_hot(np.array(labels), 3)
+        raise AssertionError(
+            f"one_hot({labels}, 3) must raise ValueError: every label lies in [0, K) = [0, 3), "
+            "check both ends (y < 0 and y >= K)"
+        )
 
 
 @pytest.mark.ex2_4
 def test_cross_entropy_by_hand(nn):
-    # Row 0: -log(3/6) for label 2; row 1: -log(1/3) for label 0; the MEAN of the two.
-    loss = nn.CrossEntropyLoss().forward(LOGITS, np.array([2, 0]))
-    assert_close(loss, (np.log(2) + np.log(3)) / 2, "CrossEntropyLoss().forward(Z, [2, 0])")
+    loss = nn.CrossEntropyLoss().forward(LOGITS, LABELS)
+    assert_close(
+        loss,
+        LOSS_HAND,
+        "CrossEntropyLoss().forward(Z, [2, 0]) = (-log(3/6) - log(1/3)) / 2, the MEAN of the rows",
+        factors={2.0: "N = 2: return the MEAN over the batch, not the sum"},
+    )
 
 
 @pytest.mark.ex2_4
 def test_cross_entropy_is_a_mean_not_a_sum(nn):
-    Z, y = np.tile(LOGITS, (3, 1)), np.array([2, 0] * 3)
+    Z, y = np.tile(LOGITS, (3, 1)), np.tile(LABELS, 3)
     loss = nn.CrossEntropyLoss().forward(Z, y)
-    assert_close(loss, (np.log(2) + np.log(3)) / 2, "loss of the batch repeated 3 times")
+    assert_close(
+        loss,
+        LOSS_HAND,
+        "loss of the batch repeated 3 times (a mean does not change)",
+        factors={6.0: "N = 6: return the MEAN over the batch, not the sum"},
+    )
+
+
+@pytest.mark.ex2_4
+def test_cross_entropy_returns_a_python_float(nn):
+    for dtype in DTYPES:
+        loss = nn.CrossEntropyLoss().forward(LOGITS.astype(dtype), LABELS)
+        assert type(loss) is float, (
+            f"CrossEntropyLoss.forward must return a Python float, got {type(loss).__name__} "
+            f"for {np.dtype(dtype)} logits: wrap the result in float(...) (NumPy reductions "
+            "return NumPy scalars, which e.g. json cannot write)"
+        )
 
 
 @pytest.mark.ex2_4
@@ -108,11 +138,32 @@ def test_cross_entropy_large_logits(nn):
 @pytest.mark.ex2_5
 def test_cross_entropy_backward_by_hand(nn):
     loss_fn = nn.CrossEntropyLoss()
-    loss_fn.forward(LOGITS, np.array([2, 0]))
-    # (P - Y) / N with N = 2.
-    expected = (PROBS - np.array([[0, 0, 1], [1, 0, 0]])) / 2
+    loss_fn.forward(LOGITS, LABELS)
     assert_close(
-        loss_fn.backward(), expected, "CrossEntropyLoss.backward() after forward(Z, [2, 0])"
+        loss_fn.backward(),
+        DZ_HAND,
+        "CrossEntropyLoss.backward() after forward(Z, [2, 0]), expected (P - Y) / N",
+        factors=PER_N,
+    )
+
+
+@pytest.mark.ex2_5
+def test_cross_entropy_backward_twice_gives_the_same_gradient(nn):
+    # backward must leave what forward cached untouched: calling it again changes nothing.
+    loss_fn = nn.CrossEntropyLoss()
+    loss_fn.forward(LOGITS.astype(np.float32), LABELS)
+    first = as_array(loss_fn.backward(), "CrossEntropyLoss.backward()")
+    second = as_array(loss_fn.backward(), "CrossEntropyLoss.backward()")
+    assert np.array_equal(first, second), (
+        "a second call of CrossEntropyLoss.backward() returned something else: backward "
+        "overwrote what forward cached (an in-place operation such as out=self._log_probs, "
+        "or -= on a cached array); compute into a new array"
+    )
+    assert_close(
+        second,
+        DZ_HAND.astype(np.float32),
+        "the second backward() after one forward",
+        factors=PER_N,
     )
 
 

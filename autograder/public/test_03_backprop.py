@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autograder.public.support import linear_layer
-from autograder.public.test_01_forward import B_HAND, W_HAND, X_HAND
+from autograder.strategies import B_HAND, DB_HAND, DW_HAND, DX_HAND, DY_HAND, W_HAND, X_HAND
 from autograder.tolerance import GRADCHECK, as_array, assert_close, assert_unchanged
 
 
@@ -19,7 +19,13 @@ from autograder.tolerance import GRADCHECK, as_array, assert_close, assert_uncha
 def test_relu_backward_by_hand(nn):
     relu = nn.ReLU()
     relu.forward(np.array([[-1.0, 0.0, 2.0, 3.0]]))
-    dX = relu.backward(np.array([[5.0, 6.0, 7.0, 8.0]]))
+    dY = np.array([[5.0, 6.0, 7.0, 8.0]])
+    dX = relu.backward(dY)
+    if np.array_equal(dX, dY):
+        raise AssertionError(
+            "ReLU.backward returned dY unchanged: multiply it by the mask X > 0 kept by forward "
+            "(the gradient is 0 where the input was <= 0)"
+        )
     # The gradient passes where the input was positive; at exactly 0 it is 0.
     assert_close(
         dX, np.array([[0.0, 0.0, 7.0, 8.0]]), "ReLU.backward(dY) after forward([-1, 0, 2, 3])"
@@ -34,8 +40,10 @@ def test_relu_backward_float32_shape_and_dY_untouched(nn):
     before = dY.copy()
     relu = nn.ReLU()
     relu.forward(X)
-    assert_close(relu.backward(dY), np.where(X > 0, dY, 0).astype(np.float32), "ReLU.backward(dY)")
+    expected = np.where(X > 0, dY, 0).astype(np.float32)
+    assert_close(relu.backward(dY), expected, "ReLU.backward(dY)")
     assert_unchanged(before, dY, "ReLU.backward")
+    assert_close(relu.backward(dY), expected, "a second ReLU.backward(dY) (the mask must stay)")
 
 
 @pytest.mark.ex3_1
@@ -53,31 +61,49 @@ def test_relu_backward_uses_the_latest_forward(nn):
 def hand_layer_backward(nn):
     layer = linear_layer(nn, W_HAND, B_HAND)
     layer.forward(X_HAND)
-    dY = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    return layer, layer.backward(dY)
+    return layer, layer.backward(DY_HAND)
 
 
 @pytest.mark.ex3_2
 def test_linear_backward_by_hand(nn):
     layer, dX = hand_layer_backward(nn)
-    # dX = dY @ W.T; dW = X.T @ dY; db = dY summed over the batch.
-    assert_close(dX, np.array([[1, 3, 5], [2, 4, 6]], np.float32), "dX returned by Linear.backward")
-    assert_close(layer.W.grad, np.array([[1, 0], [0, 1], [0, -1]], np.float32), "Linear.W.grad")
+    assert_close(dX, DX_HAND, "dX returned by Linear.backward (dX = dY @ W.T)")
+    assert_close(layer.W.grad, DW_HAND, "Linear.W.grad (dW = X.T @ dY)")
     assert_close(
-        layer.b.grad, np.array([1, 1], np.float32), "Linear.b.grad (summed over the batch)"
+        layer.b.grad,
+        DB_HAND,
+        "Linear.b.grad (dY summed over the batch)",
+        factors={0.5: "N = 2: b.grad is the SUM of dY over the batch, not the mean"},
     )
 
 
 @pytest.mark.ex3_2
 def test_linear_backward_accumulates(nn):
     layer, _ = hand_layer_backward(nn)
-    layer.backward(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    layer.backward(DY_HAND)
+    accumulate = {0.5: "backward must ADD to W.grad and b.grad (+=), not assign them"}
     assert_close(
         layer.W.grad,
-        2 * np.array([[1, 0], [0, 1], [0, -1]], np.float32),
+        2 * DW_HAND,
         "W.grad after two backward calls (they ADD up)",
+        factors=accumulate,
     )
-    assert_close(layer.b.grad, np.array([2, 2], np.float32), "b.grad after two backward calls")
+    assert_close(layer.b.grad, 2 * DB_HAND, "b.grad after two backward calls", factors=accumulate)
+
+
+@pytest.mark.ex3_2
+def test_linear_backward_without_input_grad(nn):
+    # MLP's first layer sets input_grad = False: its dX (the data's gradient) is never used.
+    layer = linear_layer(nn, W_HAND, B_HAND)
+    layer.input_grad = False
+    layer.forward(X_HAND)
+    dX = layer.backward(DY_HAND)
+    assert dX is None, (
+        f"with layer.input_grad = False, Linear.backward must return None (skip dX = dY @ W.T, "
+        f"one of the three large products per batch), got {type(dX).__name__}"
+    )
+    assert_close(layer.W.grad, DW_HAND, "W.grad with input_grad = False (still computed)")
+    assert_close(layer.b.grad, DB_HAND, "b.grad with input_grad = False (still computed)")
 
 
 @pytest.mark.ex3_2
@@ -109,12 +135,46 @@ def test_numerical_gradient_of_a_cube(nn):
     assert_close(
         grad, 3 * before**2, "numerical_gradient of sum(x**3) (exact: 3 x**2)", tol=GRADCHECK
     )
-    assert_unchanged(before, x, "numerical_gradient (x restored after each perturbation)")
+    assert_unchanged(
+        before,
+        x,
+        "numerical_gradient",
+        fix="perturb x in place, but put each entry back to its saved original value after "
+        "the two evaluations of f",
+    )
 
 
 @pytest.mark.ex3_3
 def test_numerical_gradient_is_a_central_difference(nn):
     # For f = sum(x**3): (f(x + h) - f(x - h)) / 2h = 3 x**2 + h**2 exactly.
     x = np.array([1.0, 2.0, -1.0])
-    grad = nn.numerical_gradient(lambda: float(np.sum(x**3)), x, eps=0.5)
-    assert_close(grad, 3 * x**2 + 0.25, "numerical_gradient(f, x, eps=0.5) of sum(x**3)")
+    grad = as_array(nn.numerical_gradient(lambda: float(np.sum(x**3)), x, eps=0.5), "gradient")
+    # The one-sided ((x + h)**3 - x**3) / h = 3 x**2 + 3 x h + h**2 is the usual slip.
+    one_sided = 3 * x**2 + 1.5 * x + 0.25
+    assert grad.shape != x.shape or not np.allclose(grad, one_sided), (
+        "numerical_gradient(f, x, eps=0.5) of sum(x**3) returned the one-sided difference "
+        "(f(x + eps) - f(x)) / eps; use the central one, (f(x + eps) - f(x - eps)) / (2 eps)"
+    )
+    assert_close(
+        grad,
+        3 * x**2 + 0.25,
+        "numerical_gradient(f, x, eps=0.5) of sum(x**3): the central difference "
+        "(f(x + eps) - f(x - eps)) / (2 eps) of a cubic is exactly 3 x**2 + eps**2",
+    )
+
+
+@pytest.mark.ex3_3
+def test_numerical_gradient_is_float64_for_float32_x(nn):
+    x = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    grad = as_array(
+        nn.numerical_gradient(lambda: float(np.sum(x.astype(np.float64) ** 2)), x, eps=0.25),
+        "numerical_gradient(f, x) for a float32 x",
+    )
+    # eps = 0.25 keeps every x +- eps exact in float32, so the central difference is exactly
+    # 2x; a float32 result would round differences to ~1e-7 relative, too coarse for checks.
+    assert_close(
+        grad,
+        2 * x.astype(np.float64),
+        "numerical_gradient(f, x) of sum(x**2) for a float32 x (the result is float64)",
+        tol=GRADCHECK,
+    )

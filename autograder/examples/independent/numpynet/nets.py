@@ -99,6 +99,7 @@ class Linear(Module):
         )
         self.b = Parameter(np.zeros((out_features,), np.float32))
         self.cache = None
+        self.input_grad = True  # False: backward skips dX and returns None
 
     def forward(self, X):
         self.cache = X
@@ -108,6 +109,8 @@ class Linear(Module):
         X = self.cache
         np.add(self.W.grad, np.einsum("nd,nm->dm", X, dY), out=self.W.grad, casting="unsafe")
         np.add(self.b.grad, np.einsum("nm->m", dY), out=self.b.grad, casting="unsafe")
+        if not self.input_grad:
+            return None
         return np.einsum("nm,dm->nd", dY, self.W.data)
 
 
@@ -131,4 +134,5 @@ class MLP(Sequential):
         for fan_in, fan_out in zip(sizes[1:-1], sizes[2:], strict=True):
             modules += [ReLU(), Linear(fan_in, fan_out, rng=generator)]
         super().__init__(*modules)
+        modules[0].input_grad = False  # the data's gradient is never needed
         self.sizes = sizes
