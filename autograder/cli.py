@@ -2,6 +2,7 @@
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
 grade-all FOLDER --jobs N --out DIR                           a class, in parallel
+gradescope --out autograder.zip [--hidden VIS]               the Gradescope autograder
 release [...]                                                 autograder.release.main
 examples OUT                                                  write example submissions
 """
@@ -79,6 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     many.add_argument("--force", action="store_true", help="regrade every student, changed or not")
     _grading_options(many)
+
+    scope = sub.add_parser("gradescope", help="write the autograder zip to upload to Gradescope")
+    scope.add_argument("--out", type=Path, default=Path("autograder.zip"))
+    scope.add_argument(
+        "--hidden",
+        choices=report.VISIBILITIES,
+        default="after_published",
+        help="when students see what hidden checks and notebook test cells report "
+        "(default after_published; public checks and every score are always visible)",
+    )
+    scope.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"wall-clock seconds per exercise (default {DEFAULT_TIMEOUT:g})",
+    )
 
     # Listed for --help; main() hands `release ...` to autograder.release.main untouched.
     sub.add_parser("release", help="generate the student material (see release --help)")
@@ -279,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:  # e.g. --isolation bwrap where bubblewrap cannot run
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "gradescope":
+        from . import gradescope
+
+        files = gradescope.build(hidden=args.hidden, timeout=args.timeout)
+        gradescope.write_zip(files, args.out)
+        print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")
+        return 0
     if args.command == "examples":
         from .examples import build_example_submissions
 
