@@ -348,6 +348,10 @@ def bundle_files(root: Path, generated: Mapping[str, bytes]) -> dict[str, bytes]
     for name in BUNDLE_FILES:
         if (root / name).is_file():
             files[name] = (root / name).read_bytes()
+    # GitHub Classroom runs the public checks on every push (autograder/classroom).
+    workflow = root / "autograder" / "classroom" / "classroom.yml"
+    if workflow.is_file():
+        files[".github/workflows/classroom.yml"] = workflow.read_bytes()
     # autograder/public/ wholesale, then the closure of the autograder modules it imports.
     todo = [Path("autograder/__init__.py")]
     public = root / "autograder" / "public"
