@@ -9,6 +9,7 @@ into a result (see grade.run_check).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -286,7 +287,10 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
 def class_table(results: Sequence[SubmissionResult]) -> str:
     """One line per student: per-exercise points, notebooks and total."""
     ids = [e.number for e in exercises.EXERCISES]
-    header = f"{'student':<22}" + "".join(f"{i:>6}" for i in ids) + f"{'nb':>6}{'total':>8}  status"
+    width = max([len("student"), *(len(r.name) for r in results)]) + 2  # full names
+    header = (
+        f"{'student':<{width}}" + "".join(f"{i:>6}" for i in ids) + f"{'nb':>6}{'total':>8}  status"
+    )
     lines = [header]
     for r in results:
         by_id = {e.id: e for e in r.exercises}
@@ -297,7 +301,7 @@ def class_table(results: Sequence[SubmissionResult]) -> str:
         bad = sorted({p.rpartition(":")[2] for p in problems(r)})
         nb = _points(r.notebook_points) if r.notebooks is not None else "-"
         lines.append(
-            f"{r.name[:22]:<22}{cells}{nb:>6}{_points(r.total):>8}  {','.join(bad) or 'ok'}"
+            f"{r.name:<{width}}{cells}{nb:>6}{_points(r.total):>8}  {','.join(bad) or 'ok'}"
         )
     if results:
         lines.append(results[0].isolation)
@@ -312,18 +316,19 @@ def class_csv(results: Sequence[SubmissionResult], path: str | Path) -> None:
     columns = ["student"] + [e.id for e in exercises.EXERCISES]
     columns += [f"notebook:{n}" for n in notebook_names]
     columns += ["package", "notebooks", "total", "max_total", "problems"]
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for r in results:
-            by_id = {e.id: e for e in r.exercises}
-            rows = {name: score for name, score, _, _ in _notebook_rows(r)}
-            writer.writerow(
-                [r.name]
-                + [by_id[e.id].points if e.id in by_id else "" for e in exercises.EXERCISES]
-                + [rows.get(n, "") for n in notebook_names]
-                + [r.points, r.notebook_points, r.total, r.max_total, " ".join(problems(r))]
-            )
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(columns)
+    for r in results:
+        by_id = {e.id: e for e in r.exercises}
+        rows = {name: score for name, score, _, _ in _notebook_rows(r)}
+        writer.writerow(
+            [r.name]
+            + [by_id[e.id].points if e.id in by_id else "" for e in exercises.EXERCISES]
+            + [rows.get(n, "") for n in notebook_names]
+            + [r.points, r.notebook_points, r.total, r.max_total, " ".join(problems(r))]
+        )
+    write_text(Path(path), handle.getvalue())
 
 
 def write_all(result: SubmissionResult, folder: str | Path) -> None:
@@ -331,13 +336,13 @@ def write_all(result: SubmissionResult, folder: str | Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # report.json last: a kept report.json means the others were written with it.
-    _write(folder / "results.json", json.dumps(gradescope(result), indent=2) + "\n")
-    _write(folder / "feedback.md", feedback(result))
-    _write(folder / "table.txt", table(result) + "\n")
-    _write(folder / "report.json", json.dumps(to_json(result), indent=2) + "\n")
+    write_text(folder / "results.json", json.dumps(gradescope(result), indent=2) + "\n")
+    write_text(folder / "feedback.md", feedback(result))
+    write_text(folder / "table.txt", table(result) + "\n")
+    write_text(folder / "report.json", json.dumps(to_json(result), indent=2) + "\n")
 
 
-def _write(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write atomically: a reader (or an interrupted run) sees the old file or the new one."""
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
