@@ -37,28 +37,37 @@ def _first_line(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _notebook_rows(result: SubmissionResult) -> list[tuple[str, float, float, str]]:
-    """(notebook, score, max, note) for each graded notebook; hand-graded cells included."""
+def _notebooks(result: SubmissionResult) -> list[tuple[str, dict, float, float, float]]:
+    """(notebook, its report, score, max, points awaiting hand grading) for each notebook;
+    hand-graded cells included in score and max."""
     rows = []
     for name, notebook in sorted(((result.notebooks or {}).get("notebooks") or {}).items()):
         cells = (notebook.get("cells") or {}).values()
-        failing = [
-            f"{cell.get('status', 'failed')}: {cell.get('failure', '')}"
-            for cell in cells
-            if cell.get("auto") and not cell.get("passed")
-        ]
         pending = sum(
             c.get("max_score", 0) for c in cells if not c.get("auto") and c.get("score") is None
         )
+        score = float(notebook.get("score") or 0) + float(notebook.get("manual_score") or 0)
+        maximum = float(notebook.get("max_score") or 0) + float(
+            notebook.get("manual_max_score") or 0
+        )
+        rows.append((name, notebook, score, maximum, pending))
+    return rows
+
+
+def _notebook_rows(result: SubmissionResult) -> list[tuple[str, float, float, str]]:
+    """(notebook, score, max, note) for each graded notebook; hand-graded cells included."""
+    rows = []
+    for name, notebook, score, maximum, pending in _notebooks(result):
+        failing = [
+            f"{cell.get('status', 'failed')}: {cell.get('failure', '')}"
+            for cell in (notebook.get("cells") or {}).values()
+            if cell.get("auto") and not cell.get("passed")
+        ]
         note = "not submitted" if not notebook.get("submitted", True) else ""
         if not note and failing:
             note = failing[0]
         if pending and notebook.get("submitted", True):
             note = f"{_points(pending)} points await hand grading" + (f"; {note}" if note else "")
-        score = float(notebook.get("score") or 0) + float(notebook.get("manual_score") or 0)
-        maximum = float(notebook.get("max_score") or 0) + float(
-            notebook.get("manual_max_score") or 0
-        )
         rows.append((name, score, maximum, note))
     return rows
 
@@ -244,15 +253,9 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
             add(f"Exercise {e.number}: {e.title} - hidden checks", 0.0, 0.0,
                 _exercise_feedback(e, ("hidden",)), hidden, number=f"{e.number}h",
                 tags=[e.id, "hidden"])  # fmt: skip
-    for name, notebook in sorted(((result.notebooks or {}).get("notebooks") or {}).items()):
+    for name, notebook, score, maximum, pending in _notebooks(result):
         cells = notebook.get("cells") or {}
         failing = {g: c for g, c in cells.items() if c.get("auto") and not c.get("passed")}
-        pending = sum(c.get("max_score", 0) for c in cells.values() if not c.get("auto")
-                      and c.get("score") is None)  # fmt: skip
-        score = float(notebook.get("score") or 0) + float(notebook.get("manual_score") or 0)
-        maximum = float(notebook.get("max_score") or 0) + float(
-            notebook.get("manual_max_score") or 0
-        )
         lines = [] if notebook.get("submitted", True) else ["not submitted"]
         lines += [f"- test cell `{g}`: {c.get('status', 'failed')}" for g, c in failing.items()]
         if pending:
