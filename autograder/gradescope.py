@@ -154,6 +154,22 @@ def _find(root: Path, name: str, holds: str) -> list[Path]:
     return found
 
 
+def _real_folder(path: Path) -> bool:
+    """A folder, not a link to one: a ``lessons`` link to the instructor's solved
+    notebooks in /autograder/source must never be graded as the student's."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def _zips(upload: Path) -> list[Path]:
+    """Zip files in the upload down to SEARCH_DEPTH folders, links never followed."""
+    level, found = [upload], []
+    for _ in range(SEARCH_DEPTH):
+        for folder in level:
+            found += sorted(p for p in folder.glob("*.zip") if p.is_file() and not p.is_symlink())
+        level = [child for folder in level for child in _children(folder)]
+    return found
+
+
 def unpack(archive: Path, target: Path) -> None:
     """Unpack an uploaded zip into ``target``: regular files only, inside ``target``,
     at most ZIP_LIMIT_BYTES and ZIP_LIMIT_FILES (a zip bomb or ``../`` name stops early)."""
@@ -188,7 +204,7 @@ def find_submission(upload: Path, scratch: Path) -> tuple[Path, list[str]]:
     roots = [upload]
     packages = _find(upload, "numpynet", "__init__.py")
     if not packages:
-        for index, archive in enumerate(sorted(upload.rglob("*.zip"))[:3]):
+        for index, archive in enumerate(_zips(upload)[:3]):
             unpacked = scratch / f"unzipped{index}"
             try:
                 unpack(archive, unpacked)
@@ -205,7 +221,7 @@ def find_submission(upload: Path, scratch: Path) -> tuple[Path, list[str]]:
     if packages:
         package = packages[0]
         lessons = package.parent / "lessons"
-        if not any(lessons.glob("*.ipynb")):
+        if not _real_folder(lessons) or not any(lessons.glob("*.ipynb")):
             found = _find(root, "lessons", "*.ipynb")
             lessons = found[0] if found else lessons
         _copy(package, folder / "numpynet")
@@ -223,7 +239,7 @@ def find_submission(upload: Path, scratch: Path) -> tuple[Path, list[str]]:
         )
         found = _find(root, "lessons", "*.ipynb")
         lessons = found[0] if found else upload / "lessons"
-    if any(lessons.glob("*.ipynb")):
+    if _real_folder(lessons) and any(lessons.glob("*.ipynb")):
         _copy(lessons, folder / "lessons")
         notes.append(f"graded the notebooks in `{_shown(lessons, roots)}`")
     else:

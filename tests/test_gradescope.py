@@ -291,3 +291,19 @@ def test_a_hostile_upload_cannot_fake_its_results(fake_root, tmp_path):
     assert _by_name(results)["Exercise 2.1: softmax"]["score"] < 10
     assert "no lessons/ folder" in results["output"]
     assert not any("Notebook" in t["name"] and t["score"] for t in results["tests"])
+
+
+def test_links_to_the_instructors_files_are_never_graded_as_the_students(tmp_path):
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    (upload / "numpynet").symlink_to(ROOT / "solutions" / "numpynet")
+    (upload / "course").mkdir()
+    shutil.copytree(ROOT / "numpynet", upload / "course" / "numpynet")
+    (upload / "course" / "lessons").symlink_to(ROOT / "solutions" / "lessons")
+    (upload / "deep").symlink_to("/", target_is_directory=True)  # never walked
+    folder, notes = gradescope.find_submission(upload, tmp_path / "scratch")
+    assert "graded the package `course/numpynet`" in notes
+    stub = (folder / "numpynet" / "layers.py").read_text()
+    assert stub == (ROOT / "numpynet" / "layers.py").read_text()  # the stubs, not the link
+    assert not (folder / "lessons").exists()
+    assert any("no lessons/ folder" in n for n in notes)
