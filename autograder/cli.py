@@ -1,7 +1,7 @@
-"""Command line: ``python -m autograder {grade,grade-all,release,examples} ...``.
+"""Command line: ``python -m autograder {grade,grade-all,gradescope,release,examples} ...``.
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
-grade-all FOLDER --jobs N --out DIR                           a class, in parallel
+grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...]   a class, in parallel, resumable
 gradescope --out autograder.zip [--hidden VIS]               the Gradescope autograder
 release [...]                                                 autograder.release.main
 examples OUT                                                  write example submissions
