@@ -67,7 +67,7 @@ bench: install
 	$(BIN)/python benchmarks/speed.py
 
 bench-grading: install
-	$(BIN)/python benchmarks/grading.py --submissions 100 --jobs 2
+	$(BIN)/python benchmarks/grading.py --submissions 40
 
 clean:
 	rm -rf $(VENV) runs grading dist build .pytest_cache .ruff_cache

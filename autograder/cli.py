@@ -1,7 +1,8 @@
-"""Command line: ``python -m autograder {grade,grade-all,release,examples} ...``.
+"""Command line: ``python -m autograder {grade,grade-all,gradescope,release,examples} ...``.
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
-grade-all FOLDER --jobs N --out DIR                           a class, in parallel
+grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...]   a class, in parallel, resumable
+gradescope --out autograder.zip [--hidden VIS]               the Gradescope autograder
 release [...]                                                 autograder.release.main
 examples OUT                                                  write example submissions
 """
@@ -12,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -78,7 +80,30 @@ def _parser() -> argparse.ArgumentParser:
         help="class CSV, per-student reports and the nbgrader course (kept across runs)",
     )
     many.add_argument("--force", action="store_true", help="regrade every student, changed or not")
+    many.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="regrade only these students (their sub-folder names), changed or not; the "
+        "others keep their last report",
+    )
     _grading_options(many)
+
+    scope = sub.add_parser("gradescope", help="write the autograder zip to upload to Gradescope")
+    scope.add_argument("--out", type=Path, default=Path("autograder.zip"))
+    scope.add_argument(
+        "--hidden",
+        choices=report.VISIBILITIES,
+        default="after_published",
+        help="when students see what hidden checks and notebook test cells report "
+        "(default after_published; public checks and every score are always visible)",
+    )
+    scope.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"wall-clock seconds per exercise (default {DEFAULT_TIMEOUT:g})",
+    )
 
     # Listed for --help; main() hands `release ...` to autograder.release.main untouched.
     sub.add_parser("release", help="generate the student material (see release --help)")
@@ -115,7 +140,21 @@ _POOL_GRADER: Grader | None = None
 
 def _pool_start(isolation: str, timeout: float, limits: Limits, notebooks: str) -> None:
     global _POOL_GRADER
+    _die_with_parent()
     _POOL_GRADER = Grader(isolation, timeout, limits, notebooks=notebooks)
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when grade-all dies, even by SIGKILL (no orphaned graders; their
+    bubblewrap sandboxes die with them). Elsewhere a no-op."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
 
 
 def _pool_grade(path: str) -> dict:
@@ -146,13 +185,17 @@ def grade_all(
     notebooks: str = "auto",
     progress: bool = True,
     force: bool = False,
+    only: Sequence[str] | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
     Resumable: a student whose submission and grader are unchanged since their report in
-    ``out`` was written is not graded again (``force`` regrades everyone). Notebook results
-    go into the nbgrader course kept in ``out/nbgrader``, and hand-given points are read
-    back from it on every run.
+    ``out`` was written is not graded again (``force`` regrades everyone; ``only`` names
+    the students to regrade, the others keep their last report). Each student's reports
+    are written as they finish, and ``class.csv``/``class.txt`` (every student with a
+    report) are rewritten atomically as grading goes, so an interrupted run (Ctrl-C,
+    SIGKILL) loses no finished student. Notebook results go into the nbgrader course kept
+    in ``out/nbgrader``, and hand-given points are read back from it on every run.
     """
     from tqdm import tqdm
 
@@ -160,6 +203,10 @@ def grade_all(
     chosen = choose(isolation)  # fail early for --isolation bwrap; the same choice everywhere
     mode = "bwrap" if not chosen.degraded else "none" if isolation == "none" else isolation
     paths = submissions_in(folder)
+    if only is not None:
+        unknown = sorted(set(only) - {p.name for p in paths})
+        if unknown:
+            raise RuntimeError(f"--only: no submission called {', '.join(unknown)} in {folder}")
     out.mkdir(parents=True, exist_ok=True)
     course = None
     if notebooks != "skip":
@@ -171,25 +218,32 @@ def grade_all(
     todo: list[tuple[Path, str]] = []
     for path in paths:
         stamp = fingerprint(path)
-        previous = None if force else _previous(out / path.name, stamp)
+        if only is not None and path.name not in only:
+            previous = _previous(out / path.name, None)  # kept as it is, changed or not
+            if previous is not None:
+                results[path.name] = _finish(previous, path, out, course)
+            continue
+        previous = None if force or only is not None else _previous(out / path.name, stamp)
         if previous is not None:
             results[path.name] = _finish(previous, path, out, course)
         else:
             todo.append((path, stamp))
+    classfiles = _ClassFiles(out, paths, results)
     context = get_context("spawn")  # fresh processes: no inherited threads or state
     bar = tqdm(
-        total=len(paths),
+        total=len(results) + len(todo),
         initial=len(results),
         desc="grading",
         unit="submission",
         disable=not progress,
     )
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=max(1, jobs),
         mp_context=context,
         initializer=_pool_start,
         initargs=(mode, timeout, limits, notebooks),
-    ) as pool:
+    )
+    try:
         futures = {pool.submit(_pool_grade, str(p)): (p, stamp) for p, stamp in todo}
         for future in as_completed(futures):
             path, stamp = futures[future]
@@ -200,20 +254,53 @@ def grade_all(
                 result = _failed_result(path, chosen.summary, error)
             results[path.name] = _finish(result, path, out, course)
             bar.update(1)
-    bar.close()
-    ordered = [results[p.name] for p in paths]
-    report.class_csv(ordered, out / "class.csv")
-    (out / "class.txt").write_text(report.class_table(ordered) + "\n")
-    return ordered
+            classfiles.update()
+        pool.shutdown()
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or any error: stop grading now
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()  # mid-grading students are regraded next time
+        raise
+    finally:
+        bar.close()
+        classfiles.update(force=True)  # what finished, in the class files
+    return [results[p.name] for p in paths if p.name in results]
 
 
-def _previous(folder: Path, stamp: str) -> SubmissionResult | None:
-    """The kept result of a submission graded before with the same fingerprint, if any."""
+class _ClassFiles:
+    """class.csv and class.txt, rewritten atomically as students finish.
+
+    At most one rewrite per ``every`` seconds (a 3,000-student class would otherwise
+    rewrite its CSV 3,000 times), and always at the end or on an interruption.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        paths: Sequence[Path],
+        results: dict[str, SubmissionResult],
+        every: float = 2.0,
+    ) -> None:
+        self.out, self.paths, self.results, self.every = out, paths, results, every
+        self.written = -float("inf")
+
+    def update(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self.written < self.every:
+            return
+        ordered = [self.results[p.name] for p in self.paths if p.name in self.results]
+        report.class_csv(ordered, self.out / "class.csv")
+        report.write_text(self.out / "class.txt", report.class_table(ordered) + "\n")
+        self.written = time.monotonic()
+
+
+def _previous(folder: Path, stamp: str | None) -> SubmissionResult | None:
+    """The kept result of a submission graded before with the same fingerprint (any
+    fingerprint when ``stamp`` is None), if any."""
     try:
         result = SubmissionResult.from_dict(json.loads((folder / "report.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return result if result.fingerprint == stamp else None
+    return result if stamp is None or result.fingerprint == stamp else None
 
 
 def _finish(
@@ -241,16 +328,25 @@ def _grade_all(args: argparse.Namespace) -> int:
         print(f"no such folder: {args.folder}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    results = grade_all(
-        args.folder,
-        args.out,
-        args.jobs,
-        args.isolation,
-        args.timeout,
-        _limits(args),
-        args.notebooks,
-        force=args.force,
-    )
+    try:
+        results = grade_all(
+            args.folder,
+            args.out,
+            args.jobs,
+            args.isolation,
+            args.timeout,
+            _limits(args),
+            args.notebooks,
+            force=args.force,
+            only=args.only,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished students' reports are kept in {args.out} (class.csv "
+            "lists them); run the same command again to grade the rest",
+            file=sys.stderr,
+        )
+        return 130
     print(report.class_table(results))
     seconds = time.perf_counter() - started
     print(
@@ -279,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:  # e.g. --isolation bwrap where bubblewrap cannot run
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.command == "gradescope":
+        from . import gradescope
+
+        files = gradescope.build(hidden=args.hidden, timeout=args.timeout)
+        gradescope.write_zip(files, args.out)
+        print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")
+        return 0
     if args.command == "examples":
         from .examples import build_example_submissions
 

@@ -562,6 +562,10 @@ def bundle_files(root: Path, generated: Mapping[str, bytes]) -> dict[str, bytes]
         files["environment.yml"] = _student_environment(files["environment.yml"].decode()).encode()
     for name in [name for name in files if name.endswith(".md") and name != "README.md"]:
         files[name] = _student_markdown(files[name].decode(), name).encode()
+    # GitHub Classroom runs the public checks on every push (autograder/classroom).
+    workflow = root / "autograder" / "classroom" / "classroom.yml"
+    if workflow.is_file():
+        files[".github/workflows/classroom.yml"] = workflow.read_bytes()
     # autograder/public/ wholesale, then the closure of the autograder modules it imports.
     # `python -m autograder check` (autograder/__main__.py): the students' progress table.
     todo = [

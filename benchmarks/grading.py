@@ -1,13 +1,15 @@
 """How fast does the sandboxed grader grade a class, against nbgrader on one notebook?
 
-    python benchmarks/grading.py [--submissions 100] [--jobs 2] [--nbgrader auto|skip]
+    python benchmarks/grading.py [--submissions 100] [--jobs 1 2 N] [--nbgrader auto|skip]
 
 Builds a class of N submissions - the example submissions (reference, independent,
 stubs, every catalogued bug; each with the six lesson notebooks) and the hostile ones
 that finish (the two infinite loops are timed apart: by design each costs one
 --timeout) - cycled to N, grades it with ``grade_all`` (bubblewrap when available, the
-real public and hidden checks), and prints seconds per submission per core, package only
-and full (package + notebooks, answer cells sandboxed, the gradebook written). The peer,
+real public and hidden checks), and prints submissions per minute and seconds per
+submission, package only and full (package + notebooks, answer cells sandboxed, the
+gradebook written), at each --jobs (default 1, 2 and every core), with what 300 and
+3,000 students would take at that rate and the machine's load average. The peer,
 run in the same script: nbgrader's autograde of the notebooks in kernels, through the
 course's glue (autograder.nbgrader_course) when it works, else a trivial one-cell course.
 """
@@ -164,24 +166,45 @@ def time_nbgrader_trivial() -> float:
         return time.perf_counter() - started
 
 
+def default_jobs() -> list[int]:
+    """1, 2 and every core (duplicates dropped: on a 2-core machine, 1 and 2)."""
+    return sorted({1, 2, os.cpu_count() or 1})
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=100)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--jobs", type=int, nargs="+", default=default_jobs(), help="default: 1, 2, all cores"
+    )
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--nbgrader", choices=("auto", "skip"), default="auto")
+    parser.add_argument(
+        "--one-process", choices=("auto", "skip"), default="auto", help="time one warm process"
+    )
     args = parser.parse_args()
 
     print(choose("auto").summary)
+    one = None
     for notebooks, what in (("skip", "package only"), ("auto", "full: package + six notebooks")):
-        wall, per_core, cpu = time_class(args.submissions, args.jobs, args.timeout, notebooks)
-        print(
-            f"grade-all, {what}: {args.submissions} submissions, {args.jobs} jobs: "
-            f"{wall:.1f} s wall, {wall / args.submissions:.2f} s per submission, "
-            f"{per_core:.2f} s x jobs per submission, {cpu:.2f} s CPU per submission "
-            "(pool start-up and, with notebooks, the nbgrader gradebook included)"
-        )
-        print(f"machine load while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        for jobs in args.jobs:
+            load = os.getloadavg()[0]
+            wall, per_core, cpu = time_class(args.submissions, jobs, args.timeout, notebooks)
+            rate = 60 * args.submissions / wall
+            print(
+                f"grade-all, {what}, --jobs {jobs}: {rate:.1f} submissions per minute "
+                f"({args.submissions} in {wall:.1f} s wall; {per_core:.2f} s x jobs and "
+                f"{cpu:.2f} s CPU per submission; pool start-up and, with notebooks, the "
+                f"nbgrader gradebook included); 300 students {duration(300 * 60 / rate)}, "
+                f"3,000 students {duration(3000 * 60 / rate)}; load average "
+                f"{load:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores"
+            )
+        if args.one_process == "skip":
+            continue
         one, cpu_one = time_one_process(min(args.submissions, 30), notebooks)
         print(
             f"one warm grading process, {what}: {one:.2f} s wall, {cpu_one:.2f} s CPU per "
@@ -189,7 +212,7 @@ def main() -> None:
         )
     loops = time_loops(timeout=2.0)
     print(f"the two infinite-loop submissions with --timeout 2: {loops:.1f} s together")
-    if args.nbgrader == "skip":
+    if args.nbgrader == "skip" or one is None:
         return
     trivial = time_nbgrader_trivial()
     print(f"nbgrader autograde of a one-cell notebook (throw-away course): {trivial:.2f} s")
