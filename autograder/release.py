@@ -387,9 +387,13 @@ training stops at the first missing one and names its lesson.
   further hidden checks of the same exercise, which you do not see: passing the public
   checks is necessary, not sufficient. Your code runs in an isolated process with a time
   limit per exercise.
-- **Notebooks** ({notebook_auto} points): the test cells of each lesson are run top to bottom,
-  as `nbgrader validate` does, with some hidden tests added. A test cell that raises an
-  error, or that writes anything to stderr (a warning too), scores 0.
+- **Notebooks** ({notebook_auto} points): grading runs only your answer cells (the cells
+  where you write code, such as `num_batches`), in the same isolated process as your
+  package, then each lesson's test cells with some hidden tests added: a test cell scores
+  its points when all its checks pass. Other cells (demos, your experiments) are not run
+  at grading, so a helper your answer needs belongs inside its answer cell.
+  `nbgrader validate` runs the whole notebook instead, and there a test cell that writes
+  to stderr (a warning too) fails: keep the `with quiet():` the test cells use.
 - **The derivation** in lesson 02 ({notebook_manual} points) is graded by hand: show the
   steps the lesson asks for, in Markdown with LaTeX.
 
@@ -401,7 +405,9 @@ for example:
 
     zip -r submission.zip numpynet lessons
 
-unless your course asks for another format.
+unless your course asks for another format. If your course uses GitHub Classroom, each
+push runs `.github/workflows/classroom.yml`: the public checks of every exercise, as
+feedback (the grade also counts the hidden checks and the notebooks).
 """
 
 
