@@ -206,3 +206,14 @@ def test_grade_all_regrades_only_what_changed(tmp_path):
     assert again["dee"].seconds != kept["dee"] and again["dee"].points == PACKAGE
     forced = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False, force=True)
     assert forced[0].seconds != kept["cy"]
+
+
+def test_an_independent_correct_package_earns_every_notebook_point(grader, tmp_path):
+    """Notebook test cells judge float32 results as the package checks do (no stricter)."""
+    submission = write_base("solved", tmp_path / "eve")
+    shutil.rmtree(submission / "numpynet")
+    independent = ROOT / "autograder" / "examples" / "independent" / "numpynet"
+    shutil.copytree(independent, submission / "numpynet")
+    result = grader.grade(submission)
+    assert result.points == PACKAGE
+    assert result.notebooks["score"] == NOTEBOOKS, report.table(result)
