@@ -220,6 +220,9 @@ def build(root: Path = ROOT) -> dict[str, bytes]:
 
         for name, data in release_notebooks(lessons_source).items():
             generated[f"{LESSONS}/{name}"] = data
+        # Modules a lesson imports from its own folder (lesson 06's debugging_lab.py): as is.
+        for relative in source_files(lessons_source, "*.py"):
+            generated[f"{LESSONS}/{relative.as_posix()}"] = (lessons_source / relative).read_bytes()
     return generated
 
 
