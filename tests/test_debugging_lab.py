@@ -325,3 +325,19 @@ def test_unanswered_and_invalid_answers_say_so(grader, tmp_path) -> None:
     assert "not one of the ids" in result["cells"]["l06_mystery_1"]["failure"]
     second = result["cells"]["l06_mystery_2"]
     assert second["status"] == "not started" and "not answered yet" in second["failure"]
+
+
+# -- the lab is its own assignment ------------------------------------------------------------
+def test_the_course_bundle_leaves_the_lab_out_and_the_lab_bundle_is_the_lab(tmp_path) -> None:
+    from autograder import release
+
+    generated = release.build(ROOT)
+    course = release.bundle_files(ROOT, generated)
+    assert not set(release.LAB_FILES) & set(course)
+    assert "06_debugging_lab" not in course["README.md"].decode()
+    assert f"lessons/{NAME}.ipynb" in generated  # ...though release makes it
+    assert release.main(["--bundle", str(tmp_path / "lab.zip"), "--assignment", "lab"]) == 0
+    import zipfile
+
+    names = zipfile.ZipFile(tmp_path / "lab.zip").namelist()
+    assert sorted(names) == sorted(f"numpynet-course/{n}" for n in (*release.LAB_FILES, "LAB.md"))
