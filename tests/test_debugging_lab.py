@@ -341,3 +341,12 @@ def test_the_course_bundle_leaves_the_lab_out_and_the_lab_bundle_is_the_lab(tmp_
 
     names = zipfile.ZipFile(tmp_path / "lab.zip").namelist()
     assert sorted(names) == sorted(f"numpynet-course/{n}" for n in (*release.LAB_FILES, "LAB.md"))
+
+
+def test_a_submission_from_before_the_lab_shows_it_not_submitted(grader, tmp_path) -> None:
+    submission = write_base("solved", tmp_path / "dee")
+    (submission / "lessons" / f"{NAME}.ipynb").unlink()
+    result = grader.grade(submission)
+    cells = _lab(result)["cells"]
+    assert {c["status"] for c in cells.values()} == {"not submitted"}
+    assert result.notebooks["notebooks"]["05_training_mnist"]["score"] > 0
