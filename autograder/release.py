@@ -8,7 +8,8 @@
   the output is byte-for-byte reproducible.
 * ``--check``: regenerate in memory and compare with the files on disk; exit 1 with a
   unified diff when they are out of sync.
-* ``--bundle PATH``: also write what a student receives (folder, or ``.zip``).
+* ``--bundle PATH``: also write what a student receives (folder, or ``.zip``);
+  ``--assignment lab`` writes the debugging lab's bundle (lesson 06) instead of the course's.
 
 Everything is computed in memory first (``build``) and only then written or compared,
 so ``release`` and ``release --check`` cannot disagree.
@@ -220,6 +221,9 @@ def build(root: Path = ROOT) -> dict[str, bytes]:
 
         for name, data in release_notebooks(lessons_source).items():
             generated[f"{LESSONS}/{name}"] = data
+        # Modules a lesson imports from its own folder (lesson 06's debugging_lab.py): as is.
+        for relative in source_files(lessons_source, "*.py"):
+            generated[f"{LESSONS}/{relative.as_posix()}"] = (lessons_source / relative).read_bytes()
     return generated
 
 
@@ -553,10 +557,38 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def bundle_files(root: Path, generated: Mapping[str, bytes]) -> dict[str, bytes]:
-    """What a student receives: generated material, public tests and what they import."""
-    files = {name: data for name, data in generated.items()}
-    files["README.md"] = student_readme(generated).encode("utf-8")
+# Assignments: the course (lessons 00-05 and the package) and, handed out once those are
+# due, the debugging lab (lesson 06): its mysteries are near-solutions of earlier exercises.
+ASSIGNMENTS = ("course", "lab")
+LAB_FILES = (f"{LESSONS}/06_debugging_lab.ipynb", f"{LESSONS}/debugging_lab.py")
+LAB_README = """# Lesson 06: the debugging lab
+
+Copy the two files of `lessons/` into the `lessons/` folder of your course (next to lessons
+00-05), then open `lessons/06_debugging_lab.ipynb`. The lab uses YOUR `numpynet`: finish
+lessons 00-05 first. Hand in as before, with `lessons/06_debugging_lab.ipynb` included.
+"""
+
+
+def lab_bundle_files(generated: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The lab's bundle: its notebook, its module and how to add them to the course."""
+    files = {name: generated[name] for name in LAB_FILES if name in generated}
+    if len(files) != len(LAB_FILES):
+        raise ReleaseError(f"the lab needs {', '.join(LAB_FILES)}; not generated")
+    files["LAB.md"] = LAB_README.encode("utf-8")
+    return files
+
+
+def bundle_files(
+    root: Path, generated: Mapping[str, bytes], assignment: str = "course"
+) -> dict[str, bytes]:
+    """What a student receives: generated material, public tests and what they import.
+
+    ``assignment`` "course" leaves the lab out; "lab" is the lab alone (``lab_bundle_files``).
+    """
+    if assignment == "lab":
+        return lab_bundle_files(generated)
+    files = {name: data for name, data in generated.items() if name not in LAB_FILES}
+    files["README.md"] = student_readme(files).encode("utf-8")  # its points: this bundle's
     for name in BUNDLE_FILES:
         if (root / name).is_file():
             files[name] = (root / name).read_bytes()
@@ -654,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bundle", type=Path, default=None, help="also write the student bundle (folder or .zip)"
     )
+    parser.add_argument(
+        "--assignment",
+        choices=ASSIGNMENTS,
+        default="course",
+        help="which bundle: the course (lessons 00-05) or the debugging lab (lesson 06)",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     out = (args.out or root).resolve()
@@ -674,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
             changed = write_tree(files, out)
             print(f"release: {len(files)} generated files, {changed} changed, in {out}")
         if args.bundle is not None:
-            write_bundle(bundle_files(root, files), args.bundle.resolve())
+            write_bundle(bundle_files(root, files, args.assignment), args.bundle.resolve())
             print(f"release: student bundle written to {args.bundle}")
     except ReleaseError as error:
         print(f"release: error: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """``make site``: the course as static HTML, in two builds.
 
-* ``solved/``: the six lessons of ``solutions/lessons`` executed with the reference package
+* ``solved/``: the lessons of ``solutions/lessons`` executed with the reference package
   (``PYTHONPATH=solutions``), every figure and output included, the worked solutions of the
   notebook exercises shown. For self-learners reading the whole course, and instructors.
 * ``student/``: the same pages with the solution of every graded exercise left out (solution
@@ -72,7 +72,9 @@ OMITTED_MARKDOWN = (
 
 def _execution_env(fast: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUMPYNET_FAST")}
-    env["PYTHONPATH"] = str(REFERENCE)  # the reference, ahead of the student stubs
+    # The reference, ahead of the student stubs; then the lessons' own modules (lesson 06
+    # imports debugging_lab from its folder, and the kernels run in a scratch folder).
+    env["PYTHONPATH"] = os.pathsep.join([str(REFERENCE), str(SOURCE_LESSONS)])
     if fast:
         env["NUMPYNET_FAST"] = "1"
     shared = ROOT.parent / "shared" / "data" / "mnist"
@@ -83,7 +85,8 @@ def _execution_env(fast: bool) -> dict[str, str]:
 
 def _cache_key(notebook: Path, env: dict[str, str]) -> str:
     digest = hashlib.sha256(notebook.read_bytes())
-    for path in sorted((REFERENCE / release.PACKAGE).rglob("*.py")):
+    modules = [*(REFERENCE / release.PACKAGE).rglob("*.py"), *SOURCE_LESSONS.glob("*.py")]
+    for path in sorted(modules):
         digest.update(path.relative_to(REFERENCE).as_posix().encode() + path.read_bytes())
     digest.update(json.dumps([env.get("NUMPYNET_FAST"), sys.version]).encode())
     return digest.hexdigest()[:16]

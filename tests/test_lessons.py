@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "solutions" / "lessons"
 STUDENT = ROOT / "lessons"
 LESSONS = sorted({Path(exercise.lesson).name for exercise in EXERCISES})
+# The debugging lab teaches no package exercise: its mysteries use lessons 00-05.
+LAB = "06_debugging_lab.ipynb"
+ALL_LESSONS = [*LESSONS, LAB]
 TIMEOUT_S = 300  # per cell; a whole notebook takes seconds with NUMPYNET_FAST=1
 
 
@@ -138,10 +141,10 @@ def _execute(path: Path, package_parent: Path, allow_errors: bool) -> nbformat.N
 
 def test_there_is_one_source_notebook_per_lesson_of_the_catalogue() -> None:
     assert len(LESSONS) == 6
-    assert sorted(p.name for p in SOURCE.glob("*.ipynb")) == LESSONS
+    assert sorted(p.name for p in SOURCE.glob("*.ipynb")) == ALL_LESSONS
 
 
-@pytest.mark.parametrize("name", LESSONS)
+@pytest.mark.parametrize("name", ALL_LESSONS)
 def test_nbgrader_metadata_is_valid(name: str) -> None:
     nb = _read(SOURCE / name)
     MetadataValidatorV3().validate_nb(nb)  # nbgrader's own checks: ids, points, cell kinds
@@ -184,7 +187,7 @@ def test_the_metadata_check_rejects_a_graded_cell_without_points() -> None:
         MetadataValidatorV3().validate_nb(nb)
 
 
-@pytest.mark.parametrize("name", LESSONS)
+@pytest.mark.parametrize("name", ALL_LESSONS)
 def test_source_notebooks_are_clean(name: str) -> None:
     nb = _read(SOURCE / name)
     nbformat.validate(nb)
@@ -218,7 +221,7 @@ def test_every_exercise_is_taught_named_and_graded_in_its_lesson(exercise) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", LESSONS)
+@pytest.mark.parametrize("name", ALL_LESSONS)
 def test_source_notebook_runs_with_the_reference_without_errors_or_stderr(name: str) -> None:
     nb = _execute(SOURCE / name, ROOT / "solutions", allow_errors=False)
     assert not _errors(nb)
@@ -226,11 +229,15 @@ def test_source_notebook_runs_with_the_reference_without_errors_or_stderr(name: 
     assert not _stderr(nb), f"cells wrote to stderr: {_stderr(nb)[:3]}"
 
 
-STUB_ERROR = re.compile(r"^(Exercise \d\.\d: .+ - see lessons/\d\d_\w+\.ipynb)?$")
+# A stub's message, nbgrader's empty one, or the lab's "not answered yet" for a blank answer.
+STUB_ERROR = re.compile(
+    r"^(Exercise \d\.\d: .+ - see lessons/\d\d_\w+\.ipynb"
+    r"|Mystery \d+ is not answered yet: put a component id in ANSWERS\[\d+\])?$"
+)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", LESSONS)
+@pytest.mark.parametrize("name", ALL_LESSONS)
 def test_student_notebook_stops_only_at_exercises_that_are_not_done(name: str) -> None:
     if not (STUDENT / name).is_file():
         pytest.skip(f"lessons/{name} not generated yet: run `python -m autograder release`")
@@ -260,6 +267,7 @@ def test_the_stub_error_pattern_accepts_only_catalogue_messages_and_nbgraders_em
         assert STUB_ERROR.match(exercise.stub_message)
     assert STUB_ERROR.match("")  # nbgrader's emptied solution cell: raise NotImplementedError()
     assert not STUB_ERROR.match("boom")
+    assert STUB_ERROR.match("Mystery 3 is not answered yet: put a component id in ANSWERS[3]")
     assert not STUB_ERROR.match("Exercise 2.1: softmax")  # no pointer to the lesson
 
 

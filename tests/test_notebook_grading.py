@@ -24,8 +24,9 @@ from autograder.sandbox import choose
 
 ISOLATION = choose("auto")
 PACKAGE = 150.0
-NOTEBOOKS = 50.0  # autograded
-MANUAL = 5.0  # the derivation in lesson 02, graded by hand
+NOTEBOOKS = 64.0  # autograded: 50 in lessons 00-05, 14 in the debugging lab (06)
+MANUAL = 12.0  # the derivation in lesson 02 (5) and the lab's evidence (7), graded by hand
+MAX = PACKAGE + NOTEBOOKS + MANUAL  # 226: every point that exists
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +52,12 @@ def test_the_solved_course_earns_every_autograded_point(grader, tmp_path):
     result = grader.grade(write_base("solved", tmp_path / "ada"))
     assert result.points == PACKAGE
     assert result.notebooks["score"] == NOTEBOOKS == result.notebooks["max_score"]
-    assert result.max_total == PACKAGE + NOTEBOOKS + MANUAL  # 205: every point that exists
+    assert result.max_total == MAX
     assert result.awaiting_manual == MANUAL
     derivation = cell(result, "02_softmax_cross_entropy", "l02_derivation_dl_dz")
     assert derivation["status"] == "needs manual grading" and derivation["score"] is None
-    assert "total: 200/205" in report.headline(result)
-    assert "5 points await hand grading" in report.table(result)
+    assert f"total: {PACKAGE + NOTEBOOKS:g}/{MAX:g}" in report.headline(result)
+    assert f"{MANUAL:g} points await hand grading" in report.table(result)
 
 
 def test_the_released_notebooks_earn_nothing_and_say_what_to_do(grader, tmp_path):
@@ -159,7 +160,7 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     write_base("stubs", klass / "bob")
     out = tmp_path / "out"
     first = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
-    assert [r.max_total for r in first] == [205.0, 205.0]
+    assert [r.max_total for r in first] == [MAX, MAX]
     course = gradebook.course_folder(out)
     assert (course / "nbgrader_config.py").is_file()
     assert (course / "autograded" / "ada" / "lessons" / "02_softmax_cross_entropy.ipynb").is_file()
@@ -184,10 +185,10 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     derivation = cell(ada, "02_softmax_cross_entropy", "l02_derivation_dl_dz")
     assert derivation["status"] == "graded by hand"
     rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
-    assert float(rows["ada"]["total"]) == 204.0 and float(rows["ada"]["max_total"]) == 205.0
+    assert float(rows["ada"]["total"]) == ada.total and float(rows["ada"]["max_total"]) == MAX
     assert float(rows["bob"]["total"]) == 0.0
     gradescope = json.loads((out / "ada" / "results.json").read_text())
-    assert gradescope["score"] == 204.0
+    assert gradescope["score"] == ada.total
 
 
 def test_grade_all_regrades_only_what_changed(tmp_path):

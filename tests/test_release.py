@@ -386,7 +386,10 @@ def test_student_notebooks_have_nbgrader_metadata_and_no_outputs(
     generated: dict[str, bytes],
 ) -> None:
     sources = sorted(p.name for p in SOURCE_LESSONS.glob("*.ipynb"))
-    assert sorted(n.split("/", 1)[1] for n in generated if n.startswith("lessons/")) == sources
+    notebooks = [n for n in generated if n.startswith("lessons/") and n.endswith(".ipynb")]
+    assert sorted(n.split("/", 1)[1] for n in notebooks) == sources
+    modules = sorted(n for n in generated if n.startswith("lessons/") and n.endswith(".py"))
+    assert modules == ["lessons/debugging_lab.py"]  # lesson 06 imports it from its folder
     for name in sources:
         student = nbformat.reads(generated[f"lessons/{name}"].decode(), as_version=4)
         source = nbformat.read(SOURCE_LESSONS / name, as_version=4)
@@ -464,7 +467,8 @@ def test_bundle_holds_the_student_material_and_nothing_instructor_only(
         names = [name.split("/", 1)[1] for name in archive.namelist()]
         assert all(name.startswith("numpynet-course/") for name in archive.namelist())
     for name in generated:
-        assert name in names
+        # The debugging lab is its own assignment (release --bundle --assignment lab).
+        assert (name in names) == (name not in release.LAB_FILES), name
     for required in ("README.md", "pyproject.toml", "autograder/__init__.py"):
         assert required in names
     if (ROOT / "autograder" / "public").is_dir():
