@@ -2,7 +2,7 @@
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
 grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...]   a class, in parallel, resumable
-gradescope --out autograder.zip [--hidden VIS]               the Gradescope autograder
+gradescope --out autograder.zip [--hidden VIS] [--assignment A]  the Gradescope autograder
 release [...]                                                 autograder.release.main
 examples OUT                                                  write example submissions
 """
@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import gradebook, report
+from .exercises import ASSIGNMENTS
 from .grade import (
     DEFAULT_TIMEOUT,
     Grader,
@@ -54,6 +55,13 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="grade lessons/*.ipynb (answer cells sandboxed, tests trusted): auto = when the "
         "submission has them, always = a missing notebook scores 0",
+    )
+    parser.add_argument(
+        "--assignment",
+        choices=ASSIGNMENTS,
+        default="course",
+        help="course = the package and lessons 00-05 (default); lab = the debugging lab "
+        "(lesson 06) alone; all = everything",
     )
 
 
@@ -104,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"wall-clock seconds per exercise (default {DEFAULT_TIMEOUT:g})",
     )
+    scope.add_argument(
+        "--assignment",
+        choices=ASSIGNMENTS,
+        default="course",
+        help="what this Gradescope assignment grades: course (default), lab or all",
+    )
 
     # Listed for --help; main() hands `release ...` to autograder.release.main untouched.
     sub.add_parser("release", help="generate the student material (see release --help)")
@@ -120,7 +134,13 @@ def _grade_one(args: argparse.Namespace) -> int:
     if not args.submission.is_dir():
         print(f"no such folder: {args.submission}", file=sys.stderr)
         return 2
-    grader = Grader(args.isolation, args.timeout, _limits(args), notebooks=args.notebooks)
+    grader = Grader(
+        args.isolation,
+        args.timeout,
+        _limits(args),
+        notebooks=args.notebooks,
+        assignment=args.assignment,
+    )
     result = grader.grade(args.submission)
     print(report.table(result))
     for path, content in (
@@ -138,10 +158,12 @@ def _grade_one(args: argparse.Namespace) -> int:
 _POOL_GRADER: Grader | None = None
 
 
-def _pool_start(isolation: str, timeout: float, limits: Limits, notebooks: str) -> None:
+def _pool_start(
+    isolation: str, timeout: float, limits: Limits, notebooks: str, assignment: str = "course"
+) -> None:
     global _POOL_GRADER
     _die_with_parent()
-    _POOL_GRADER = Grader(isolation, timeout, limits, notebooks=notebooks)
+    _POOL_GRADER = Grader(isolation, timeout, limits, notebooks=notebooks, assignment=assignment)
 
 
 def _die_with_parent() -> None:
@@ -186,6 +208,7 @@ def grade_all(
     progress: bool = True,
     force: bool = False,
     only: Sequence[str] | None = None,
+    assignment: str = "course",
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
@@ -217,7 +240,7 @@ def grade_all(
     results: dict[str, SubmissionResult] = {}
     todo: list[tuple[Path, str]] = []
     for path in paths:
-        stamp = fingerprint(path)
+        stamp = fingerprint(path, assignment)
         if only is not None and path.name not in only:
             previous = _previous(out / path.name, None)  # kept as it is, changed or not
             if previous is not None:
@@ -241,7 +264,7 @@ def grade_all(
         max_workers=max(1, jobs),
         mp_context=context,
         initializer=_pool_start,
-        initargs=(mode, timeout, limits, notebooks),
+        initargs=(mode, timeout, limits, notebooks, assignment),
     )
     try:
         futures = {pool.submit(_pool_grade, str(p)): (p, stamp) for p, stamp in todo}
@@ -339,6 +362,7 @@ def _grade_all(args: argparse.Namespace) -> int:
             args.notebooks,
             force=args.force,
             only=args.only,
+            assignment=args.assignment,
         )
     except KeyboardInterrupt:
         print(
@@ -378,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gradescope":
         from . import gradescope
 
-        files = gradescope.build(hidden=args.hidden, timeout=args.timeout)
+        files = gradescope.build(
+            hidden=args.hidden, timeout=args.timeout, assignment=args.assignment
+        )
         gradescope.write_zip(files, args.out)
         print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")
         return 0

@@ -59,6 +59,23 @@ EXERCISES: tuple[Exercise, ...] = (
 
 BY_ID: dict[str, Exercise] = {exercise.id: exercise for exercise in EXERCISES}
 
+# What is handed out and graded together. The course (the package and lessons 00-05)
+# comes first; the debugging lab (lesson 06) after the course is due. "all": everything.
+LAB_LESSONS = ("06_debugging_lab",)
+ASSIGNMENTS = ("course", "lab", "all")
+
+
+def in_assignment(lesson: str, assignment: str) -> bool:
+    """Whether the lesson notebook ``lesson`` (file stem) is graded with ``assignment``."""
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
+    return assignment == "all" or (lesson in LAB_LESSONS) == (assignment == "lab")
+
+
+def grades_package(assignment: str) -> bool:
+    """Whether ``assignment`` grades the package exercises (the lab only reads them)."""
+    return assignment != "lab"
+
 
 def get(exercise_id: str) -> Exercise:
     """The exercise with this id; a KeyError lists the valid ids."""

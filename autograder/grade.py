@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import exercises
-from .notebooks import LessonGrader
+from .notebooks import LessonGrader, source_lessons
 from .sandbox import (
     Isolation,
     Limits,
@@ -110,6 +110,7 @@ class SubmissionResult:
     notebooks: dict | None = None  # the notebook report (autograder.notebooks.summary), if run
     problems: list[str] = field(default_factory=list)  # grader-side notes
     fingerprint: str = ""  # submission + grader content hash (grade-all resumes on it)
+    assignment: str = "course"  # exercises.ASSIGNMENTS: what was graded
 
     @property
     def points(self) -> float:
@@ -478,12 +479,19 @@ class Grader:
         limits: Limits | None = None,
         suite: Suite | None = None,
         notebooks: str = "auto",
+        assignment: str = "course",
     ) -> None:
         self.isolation = choose(isolation) if isinstance(isolation, str) else isolation
         self.timeout = timeout
         self.limits = limits or Limits()
         self.suite = suite or default_suite()
         self.notebooks = notebooks
+        self.assignment = assignment
+        self.lessons = tuple(
+            lesson
+            for lesson in source_lessons()
+            if exercises.in_assignment(lesson.name, assignment)
+        )
 
     def grade(self, submission: str | Path, name: str | None = None) -> SubmissionResult:
         """Grade one submission folder; never raises for anything the submission does."""
@@ -495,14 +503,22 @@ class Grader:
             isolation=self.isolation.summary,
             exercises=[],
             problems=list(self.suite.problems),
+            assignment=self.assignment,
         )
         worker = Worker(path, self.isolation, self.limits)
         try:
-            nn, broken = self._grade_package(path, worker, result)
+            nn, broken = None, None
+            if exercises.grades_package(self.assignment):
+                nn, broken = self._grade_package(path, worker, result)
             if self._wants_notebooks(path):
                 # The same worker, isolation and limits as the package (autograder/notebooks.py).
                 lessons = LessonGrader(
-                    worker, lambda: self._fresh(worker), self.timeout, nn=nn, nn_problem=broken
+                    worker,
+                    lambda: self._fresh(worker),
+                    self.timeout,
+                    self.lessons,
+                    nn=nn,
+                    nn_problem=broken,
                 )
                 result.notebooks = lessons.grade(path / "lessons")
         finally:
@@ -600,9 +616,10 @@ def grade(
     isolation: str = "auto",
     timeout: float = DEFAULT_TIMEOUT,
     notebooks: str = "auto",
+    assignment: str = "course",
 ) -> SubmissionResult:
     """Grade one submission with the default checks (a convenience for scripts and tests)."""
-    return Grader(isolation, timeout, notebooks=notebooks).grade(submission)
+    return Grader(isolation, timeout, notebooks=notebooks, assignment=assignment).grade(submission)
 
 
 _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".git"}
@@ -644,11 +661,11 @@ def grader_version() -> str:
     return _GRADER_VERSION
 
 
-def fingerprint(submission: Path) -> str:
-    """What a grade depends on: the submission's files and the grader's version."""
+def fingerprint(submission: Path, assignment: str = "course") -> str:
+    """What a grade depends on: the submission's files, the assignment, the grader's version."""
     import hashlib
 
-    digest = hashlib.sha256(grader_version().encode())
+    digest = hashlib.sha256(f"{grader_version()}:{assignment}".encode())
     _content_hash(Path(submission), digest, Path(submission))
     return digest.hexdigest()[:32]
 

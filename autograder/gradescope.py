@@ -92,15 +92,23 @@ def requirements(root: Path = ROOT) -> str:
     return "\n".join(project["dependencies"]) + "\n"
 
 
-def build(root: Path = ROOT, hidden: str = "after_published", timeout: float = 20.0) -> dict:
-    """Every file of the autograder zip: name -> bytes."""
+def build(
+    root: Path = ROOT,
+    hidden: str = "after_published",
+    timeout: float = 20.0,
+    assignment: str = "course",
+) -> dict:
+    """Every file of the autograder zip: name -> bytes (one zip per assignment)."""
     if hidden not in report.VISIBILITIES:
         raise ValueError(f"hidden must be one of {report.VISIBILITIES}, got {hidden!r}")
     files: dict[str, bytes] = {
         "setup.sh": SETUP_SH.encode(),
         "run_autograder": RUN_AUTOGRADER.encode(),
         "requirements.txt": requirements(root).encode(),
-        CONFIG: (json.dumps({"hidden": hidden, "timeout": timeout}, indent=2) + "\n").encode(),
+        CONFIG: (
+            json.dumps({"hidden": hidden, "timeout": timeout, "assignment": assignment}, indent=2)
+            + "\n"
+        ).encode(),
     }
     for shipped in SHIPPED:
         for relative in source_files(root / shipped):
@@ -298,7 +306,9 @@ def run(
             folder, notes = find_submission(submission, Path(scratch))
             # Every notebook the course has is expected: a missing one scores 0.
             wanted = "always" if any(SOURCE_LESSONS.glob("*.ipynb")) else "skip"
-            result = Grader("auto", timeout, notebooks=wanted).grade(folder, name="submission")
+            assignment = str(config.get("assignment", "course"))
+            grader = Grader("auto", timeout, notebooks=wanted, assignment=assignment)
+            result = grader.grade(folder, name="submission")
             data = report.gradescope(result, hidden)
             data["output"] = "\n".join(f"- {n}" for n in notes) + "\n\n" + data["output"]
             print(report.table(result))

@@ -270,7 +270,7 @@ def test_every_mystery_differs_from_the_healthy_network_somewhere(recipe) -> Non
 # -- grading ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def grader() -> Grader:
-    return Grader(choose("auto"), timeout=10, notebooks="always")
+    return Grader(choose("auto"), timeout=10, notebooks="always", assignment="lab")
 
 
 def _set_answers(submission: Path, source: str) -> None:
@@ -343,10 +343,16 @@ def test_the_course_bundle_leaves_the_lab_out_and_the_lab_bundle_is_the_lab(tmp_
     assert sorted(names) == sorted(f"numpynet-course/{n}" for n in (*release.LAB_FILES, "LAB.md"))
 
 
-def test_a_submission_from_before_the_lab_shows_it_not_submitted(grader, tmp_path) -> None:
+def test_each_assignment_grades_its_own_work(tmp_path) -> None:
+    """The course grades the package and lessons 00-05 (205 points), the lab lesson 06 alone."""
     submission = write_base("solved", tmp_path / "dee")
-    (submission / "lessons" / f"{NAME}.ipynb").unlink()
-    result = grader.grade(submission)
-    cells = _lab(result)["cells"]
-    assert {c["status"] for c in cells.values()} == {"not submitted"}
-    assert result.notebooks["notebooks"]["05_training_mnist"]["score"] > 0
+    course = Grader(choose("auto"), timeout=10, notebooks="always").grade(submission)
+    assert NAME not in course.notebooks["notebooks"]
+    assert course.max_total == 205 and course.points == course.max_points == 150
+    (submission / "lessons" / f"{NAME}.ipynb").unlink()  # handed in before the lab was out
+    again = Grader(choose("auto"), timeout=10, notebooks="always").grade(submission)
+    assert again.total == course.total  # the lab is not counted against the course
+    lab_only = Grader(choose("auto"), timeout=10, notebooks="always", assignment="lab")
+    result = lab_only.grade(write_base("solved", tmp_path / "eve"))
+    assert result.exercises == [] and list(result.notebooks["notebooks"]) == [NAME]
+    assert result.max_total == 2 * len(lab.MYSTERIES) + 7

@@ -24,9 +24,9 @@ from autograder.sandbox import choose
 
 ISOLATION = choose("auto")
 PACKAGE = 150.0
-NOTEBOOKS = 64.0  # autograded: 50 in lessons 00-05, 14 in the debugging lab (06)
-MANUAL = 12.0  # the derivation in lesson 02 (5) and the lab's evidence (7), graded by hand
-MAX = PACKAGE + NOTEBOOKS + MANUAL  # 226: every point that exists
+NOTEBOOKS = 50.0  # autograded, lessons 00-05 (the debugging lab is its own assignment)
+MANUAL = 5.0  # the derivation in lesson 02, graded by hand
+MAX = PACKAGE + NOTEBOOKS + MANUAL  # 205: every point the course assignment has
 
 
 @pytest.fixture(scope="module")
