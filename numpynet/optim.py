@@ -75,8 +75,6 @@ class RMSProp(Optimizer):
         self.alpha = alpha
         self.eps = eps
         self.square_avg = [np.zeros_like(p.data) for p in self.params]
-        # One scratch array per parameter: step() then allocates no temporaries.
-        self.scratch = [np.empty_like(p.data) for p in self.params]
 
     def step(self) -> None:
         raise NotImplementedError("Exercise 4.2: RMSProp step - see lessons/04_optimisers.ipynb")

@@ -83,22 +83,14 @@ class RMSProp(Optimizer):
         self.alpha = alpha
         self.eps = eps
         self.square_avg = [np.zeros_like(p.data) for p in self.params]
-        # One scratch array per parameter: step() then allocates no temporaries.
-        self.scratch = [np.empty_like(p.data) for p in self.params]
 
     def step(self) -> None:
         ### BEGIN SOLUTION
         lr, alpha, eps = self.lr, self.alpha, self.eps
-        for p, v, tmp in zip(self.params, self.square_avg, self.scratch, strict=True):
+        for p, v in zip(self.params, self.square_avg, strict=True):
             g = p.grad
-            # Every operation writes into v, tmp or p.data (out=/in place): no temporaries.
+            # v = alpha * v + (1 - alpha) * g**2, updated in place: v is the optimiser's state.
             v *= alpha
-            np.multiply(g, g, out=tmp)
-            tmp *= 1.0 - alpha
-            v += tmp  # v = alpha * v + (1 - alpha) * g**2
-            np.sqrt(v, out=tmp)
-            tmp += eps
-            np.divide(g, tmp, out=tmp)
-            tmp *= lr
-            p.data -= tmp  # p -= lr * g / (sqrt(v) + eps)
+            v += (1 - alpha) * g**2
+            p.data -= lr * g / (np.sqrt(v) + eps)
         ### END SOLUTION
