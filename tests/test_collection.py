@@ -47,7 +47,7 @@ def test_every_check_is_named_by_its_pytest_node_id():
 # None), values named by __name__ (numpy dtypes, classes, functions), values it cannot name
 # (argname + index), explicit ids, an ids callable, pytest.param ids, duplicates made unique,
 # non-ASCII escaped, several argument names, a list of names, stacked marks, module marks.
-CHECK_FILE = '''
+CHECK_FILE = """
 import numpy as np
 import pytest
 
@@ -84,7 +84,7 @@ def test_ids(nn, single, x, y, scale):
 
 def test_plain(nn, scale):
     pass
-'''
+"""
 
 
 def test_parametrize_ids_follow_pytest_for_every_kind_of_value(tmp_path):
