@@ -52,7 +52,7 @@ class SGD(Optimizer):
         ### BEGIN SOLUTION
         for p, buf in zip(self.params, self.buffers, strict=True):
             if self.momentum:
-                buf *= self.momentum
+                buf *= self.momentum  # buf = momentum * buf + g, in place: the state
                 buf += p.grad
                 p.data -= self.lr * buf
             else:
