@@ -92,7 +92,7 @@ def _marks(function: Callable, module: types.ModuleType) -> list:
     return own + (list(shared) if isinstance(shared, list | tuple) else [shared])
 
 
-def _case_ids(mark: Any, function: Callable, nodeid: str) -> list[tuple[str | None, dict]]:
+def _mark_cases(mark: Any, function: Callable, nodeid: str) -> list[tuple[str | None, dict]]:
     """One ``parametrize`` mark's cases: (pytest's id, or None when hidden; {argname: value}).
 
     The values go through pytest's own parsing (``pytest.param``, one or several argument
@@ -134,7 +134,7 @@ def _parameter_sets(marks: list, function: Callable, nodeid: str) -> list[tuple[
     (the first mark's cases outermost) and joins their ids with ``-`` in that order too.
     A case with no id (no parametrize mark, or only hidden ids) has the id ``""``.
     """
-    axes = [_case_ids(mark, function, nodeid) for mark in marks if mark.name == "parametrize"]
+    axes = [_mark_cases(mark, function, nodeid) for mark in marks if mark.name == "parametrize"]
     cases = []
     for combination in itertools.product(*axes):
         case_id = "-".join(c[0] for c in combination if c[0] is not None)
