@@ -117,7 +117,7 @@ def _mark_cases(mark: Any, function: Callable, nodeid: str) -> list[tuple[str | 
         "ids": None if ids is None or callable(ids) else list(ids),
         "config": None,  # not strict about duplicate ids; escapes non-ASCII, as by default
         "nodeid": nodeid,
-        "func_name": function.__name__,  # a field of pytest 8's IdMaker, not of pytest 9's
+        "func_name": function.__name__,  # older pytest versions' IdMaker take it; 9.x does not
     }
     fields = {f.name for f in dataclasses.fields(IdMaker)}
     maker = IdMaker(**{key: value for key, value in wanted.items() if key in fields})
