@@ -20,19 +20,22 @@ or the package could not be imported at all).
 
 from __future__ import annotations
 
-import ast
-import inspect
-import itertools
 import re
-import sys
 import time
-import types
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import exercises
+from .collection import (  # noqa: F401 - re-exported: callers import them from here
+    CHECK_DIRS,
+    REFERENCE_DIR,
+    ROOT,
+    Check,
+    Suite,
+    configure_hypothesis,
+    default_suite,
+)
 from .notebooks import LessonGrader, source_lessons
 from .sandbox import (
     Isolation,
@@ -47,12 +50,6 @@ from .sandbox import (
     outcome_of,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECK_DIRS: tuple[tuple[Path, str], ...] = (
-    (ROOT / "autograder" / "public", "public"),
-    (ROOT / "autograder" / "hidden", "hidden"),
-)
-REFERENCE_DIR = ROOT / "solutions" / "numpynet"
 DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
 MESSAGE_CHARS = 600  # a message longer than this is cut in reports
 SCORING_RULE = (
@@ -69,7 +66,7 @@ _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
 class CheckResult:
     """One test function (one parametrized case) run against one submission."""
 
-    name: str  # e.g. "public/test_02_softmax_loss.py::test_softmax_by_hand"
+    name: str  # pytest's node id, e.g. "autograder/public/test_02_softmax_loss.py::test_x"
     exercise: str
     visibility: str  # "public" or "hidden"
     outcome: str  # passed | failed | not started | timeout | error | skipped
@@ -174,208 +171,6 @@ class SubmissionResult:
             for e in data["exercises"]
         ]
         return cls(**kwargs)
-
-
-# -- collection ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Check:
-    """One callable check: a test function and its parametrized arguments."""
-
-    name: str
-    exercise: str
-    visibility: str
-    function: Callable
-    params: tuple[tuple[str, Any], ...]
-    fixtures: tuple[str, ...]
-
-
-def _load_module(path: Path, name: str, rewrite: bool) -> types.ModuleType:
-    """Import a test file under ``name``, with pytest's assertion rewriting if ``rewrite``.
-
-    Public checks are rewritten so a bare ``assert a == b`` explains itself, as in a
-    local pytest run; hidden ones are not, so only their explicit messages ever show.
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    source = path.read_bytes()
-    tree = ast.parse(source, filename=str(path))
-    if rewrite:
-        from _pytest.assertion.rewrite import rewrite_asserts
-
-        rewrite_asserts(tree, source, str(path), None)
-    code = compile(tree, str(path), "exec", dont_inherit=True)
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    module.__package__ = name.rpartition(".")[0]
-    sys.modules[name] = module  # before exec: modules importing each other find it
-    # Inside a pytest session with --strict-markers (the project's own tests), pytest.mark
-    # refuses markers its config does not list; the exercise markers are registered by the
-    # checks' conftest, which a grading process never loads. Collection is ours: unhook it.
-    from _pytest.mark import MARK_GEN
-
-    config, MARK_GEN._config = MARK_GEN._config, None
-    try:
-        exec(code, module.__dict__)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    finally:
-        MARK_GEN._config = config
-    return module
-
-
-def _marks(function: Callable, module: types.ModuleType) -> list:
-    own = list(getattr(function, "pytestmark", []))
-    shared = getattr(module, "pytestmark", [])
-    return own + (list(shared) if isinstance(shared, list | tuple) else [shared])
-
-
-def _parameter_sets(marks: list) -> list[tuple[str, dict[str, Any]]]:
-    """Expand stacked ``parametrize`` marks into (id, {argname: value}) cases."""
-    from _pytest.mark.structures import ParameterSet
-
-    axes = []
-    for mark in marks:
-        if mark.name != "parametrize":
-            continue
-        argnames = mark.args[0] if mark.args else mark.kwargs["argnames"]
-        values = mark.args[1] if len(mark.args) > 1 else mark.kwargs["argvalues"]
-        if isinstance(argnames, str):
-            argnames = [n.strip() for n in argnames.split(",") if n.strip()]
-        ids = mark.kwargs.get("ids")
-        axis = []
-        for index, value in enumerate(values):
-            case_id = None
-            if isinstance(value, ParameterSet):
-                case_id, value = value.id, value.values
-            elif len(argnames) == 1:
-                value = (value,)
-            if case_id is None and isinstance(ids, list | tuple) and index < len(ids):
-                case_id = str(ids[index])
-            elif case_id is None and callable(ids):
-                case_id = "-".join(str(ids(v)) for v in value)
-            if case_id is None:
-                case_id = "-".join(
-                    str(v) if isinstance(v, int | float | str | bool) else f"{argnames[i]}{index}"
-                    for i, v in enumerate(value)
-                )
-            axis.append((case_id, dict(zip(argnames, value, strict=True))))
-        axes.append(axis)
-    if not axes:
-        return [("", {})]
-    cases = []
-    # Marks are listed innermost decorator first; ids join in that order, as pytest's do.
-    for combination in itertools.product(*axes):
-        cases.append(
-            (
-                "-".join(c[0] for c in combination),
-                {k: v for c in combination for k, v in c[1].items()},
-            )
-        )
-    return cases
-
-
-class Suite:
-    """The checks, collected once and reused for every submission a process grades."""
-
-    def __init__(self, dirs: Sequence[tuple[Path, str]] = CHECK_DIRS) -> None:
-        self.checks: list[Check] = []
-        self.problems: list[str] = []  # checks that could not be collected (grader bugs)
-        for directory, visibility in dirs:
-            self._collect(Path(directory), visibility)
-        self._reference: types.ModuleType | None = None
-
-    def _collect(self, directory: Path, visibility: str) -> None:
-        if not directory.is_dir():
-            return
-        default = any(directory.resolve() == d.resolve() for d, _ in CHECK_DIRS)
-        for path in sorted(directory.glob("test_*.py")):
-            if default:
-                name = f"autograder.{visibility}.{path.stem}"
-            else:
-                name = f"_grader_checks_{abs(hash(str(directory.resolve())))}.{path.stem}"
-                sys.modules.setdefault(
-                    name.rpartition(".")[0], types.ModuleType(name.rpartition(".")[0])
-                )
-            try:
-                module = _load_module(path, name, rewrite=visibility == "public")
-            except Exception as error:  # noqa: BLE001 - a broken check file is a grader problem
-                self.problems.append(f"cannot import {path.name}: {type(error).__name__}: {error}")
-                continue
-            for attr, function in vars(module).items():
-                if attr.startswith("test") and inspect.isfunction(function):
-                    self._add(function, module, f"{visibility}/{path.name}::{attr}", visibility)
-
-    def _add(
-        self, function: Callable, module: types.ModuleType, name: str, visibility: str
-    ) -> None:
-        marks = _marks(function, module)
-        ids = sorted({m.name for m in marks if m.name in exercises.BY_ID})
-        if len(ids) != 1:
-            self.problems.append(f"{name} must carry exactly one exercise marker, has {ids}")
-            return
-        try:
-            cases = _parameter_sets(marks)
-        except Exception as error:  # noqa: BLE001
-            self.problems.append(f"{name}: cannot expand parametrize: {error}")
-            return
-        signature = inspect.signature(function)
-        for case_id, params in cases:
-            fixtures = tuple(p for p in signature.parameters if p not in params)
-            self.checks.append(
-                Check(
-                    name=f"{name}[{case_id}]" if case_id else name,
-                    exercise=ids[0],
-                    visibility=visibility,
-                    function=function,
-                    params=tuple(params.items()),
-                    fixtures=fixtures,
-                )
-            )
-
-    def for_exercise(self, exercise_id: str) -> list[Check]:
-        return [c for c in self.checks if c.exercise == exercise_id]
-
-    @property
-    def reference(self) -> types.ModuleType:
-        """The trusted reference numpynet, imported as ``numpynet_reference``."""
-        if self._reference is None:
-            from .reference import load_reference
-
-            self._reference = load_reference(REFERENCE_DIR)
-            # A checks conftest imported earlier may have loaded its own profile: restore ours.
-            configure_hypothesis()
-        return self._reference
-
-
-_SUITE: Suite | None = None
-
-
-def default_suite() -> Suite:
-    """The process-wide suite of public and hidden checks (collected on first use)."""
-    global _SUITE
-    if _SUITE is None:
-        configure_hypothesis()
-        _SUITE = Suite()
-    return _SUITE
-
-
-def configure_hypothesis() -> None:
-    """A fast, deterministic hypothesis profile: same examples every run, no shrinking."""
-    from hypothesis import HealthCheck, Phase, settings
-
-    settings.register_profile(
-        "grader",
-        derandomize=True,
-        deadline=None,
-        database=None,
-        max_examples=10,
-        print_blob=False,
-        report_multiple_bugs=False,
-        phases=(Phase.explicit, Phase.reuse, Phase.generate),
-        suppress_health_check=list(HealthCheck),
-    )
-    settings.load_profile("grader")
 
 
 # -- running ------------------------------------------------------------------------------

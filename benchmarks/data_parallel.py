@@ -165,7 +165,6 @@ class _ModularReplica(_Replica):
         piece.data, piece.grad = shared["params"][self.lo : self.hi], grad[self.lo : self.hi]
         self.optimizer = nn.RMSProp([piece], **setup["optim"])
         self.optimizer.square_avg = [shared["square_avg"][self.lo : self.hi]]
-        self.optimizer.scratch = [shared["scratch"][self.lo : self.hi]]
 
     def gradient(self, X: np.ndarray, y: np.ndarray, batch: int) -> float:
         self.grads[self.rank].fill(0)  # zero_grad of every parameter at once

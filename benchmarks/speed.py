@@ -49,11 +49,10 @@ RUNNERS = ("reference", "pytorch", "fused", "parallel", "fused-parallel", "origi
 SETTLE_SECONDS = 0.3
 # Other plain-NumPy ways to train, held to the reference's targets for scale.
 ALTERNATIVES = ("fused", "parallel", "fused-parallel")
-# The speed targets (reference / peer), per batch size: see benchmarks/README.md.
-TARGETS = {
-    "reference/pytorch": {32: 0.6, 128: 0.5, 512: 0.8},
-    "reference/floor": {128: 2.0},
-}
+# The speed target (reference / peer), per batch size: see benchmarks/README.md. The
+# reference is written for the reader (each exercise as its lesson's equation), not for
+# speed; the other ratios are printed, not judged.
+TARGETS = {"reference/pytorch": {128: 0.8}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -250,9 +249,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 continue
             print(f"  for scale, {runner} held to the same targets:")
         for peer in ("pytorch", "floor"):
-            key = f"{runner}/{peer}"
+            key, targeted = f"{runner}/{peer}", TARGETS.get(f"reference/{peer}", {})
             for row in results:
-                if key in row["ratios"] and row["batch_size"] in TARGETS[f"reference/{peer}"]:
+                if key in row["ratios"] and row["batch_size"] in targeted:
                     value = row["ratios"][key]
                     print(
                         f"  {row['data']:<9} batch {row['batch_size']:>4} {key:<22} {value:5.2f}"

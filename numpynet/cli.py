@@ -28,6 +28,7 @@ def not_implemented_message(error: NotImplementedError) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``train`` (options default to ``TrainConfig``'s) and ``data``."""
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="python -m numpynet",
@@ -115,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``train``: check the options, find MNIST, train, print where the results went.
+
+    Args:
+        args: the parsed options of ``train``.
+        parser: reports invalid options (``parser.error`` exits with status 2).
+
+    Returns:
+        the process exit status: 0 on success, 1 when MNIST can be neither found nor
+        downloaded.
+    """
     from .mnist import MNISTError, ensure_mnist
 
     try:

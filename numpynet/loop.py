@@ -38,7 +38,9 @@ def evaluate(
     """Mean cross-entropy and accuracy of ``model`` on (X, y), without training.
 
     Args:
-        X: inputs (N, D), float32. y: labels (N,), int.
+        model: the network; only its ``forward`` is called.
+        X: inputs (N, D), float32.
+        y: labels (N,), int.
         batch_size: rows per forward pass (bounds the memory used).
 
     Returns:

@@ -19,6 +19,7 @@ class CrossEntropyLoss:
         self._targets: np.ndarray | None = None
 
     def __call__(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        """Same as ``forward``."""
         return self.forward(logits, targets)
 
     def forward(self, logits: np.ndarray, targets: np.ndarray) -> float:

@@ -21,10 +21,12 @@ class Optimizer:
         self.lr = lr
 
     def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero, before the next backward pass."""
         for p in self.params:
             p.zero_grad()
 
     def step(self) -> None:
+        """Update every parameter in place from its gradient (defined by each optimiser)."""
         raise TypeError(f"{type(self).__name__} does not define step()")
 
 
@@ -46,6 +48,7 @@ class SGD(Optimizer):
         self.buffers = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, in place."""
         raise NotImplementedError("Exercise 4.1: SGD step - see lessons/04_optimisers.ipynb")
 
 
@@ -75,8 +78,7 @@ class RMSProp(Optimizer):
         self.alpha = alpha
         self.eps = eps
         self.square_avg = [np.zeros_like(p.data) for p in self.params]
-        # One scratch array per parameter: step() then allocates no temporaries.
-        self.scratch = [np.empty_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        """One update of every parameter and its ``square_avg`` by the rule above, in place."""
         raise NotImplementedError("Exercise 4.2: RMSProp step - see lessons/04_optimisers.ipynb")

@@ -214,8 +214,10 @@ def plot_confusion_matrix(
     """The confusion matrix as a heat map with the count in every cell.
 
     Args:
-        y_true, y_pred: (N,) true and predicted classes in [0, num_classes).
+        y_true: (N,) true classes in [0, num_classes).
+        y_pred: (N,) predicted classes in [0, num_classes).
         path: where to save the PNG, or None.
+        num_classes: K, the number of rows and columns.
 
     Returns:
         a Figure whose first axes shows ``confusion_matrix(y_true, y_pred)``: rows
@@ -253,7 +255,9 @@ def most_confused(logits: np.ndarray, labels: np.ndarray, k: int = 12) -> np.nda
     """Indices of the (at most) ``k`` wrong predictions made with the highest probability.
 
     Args:
-        logits: (N, K); labels: (N,).
+        logits: (N, K), the model's outputs.
+        labels: (N,), the true classes.
+        k: how many mistakes at most.
 
     Returns:
         int array, most confident mistake first.
@@ -276,9 +280,13 @@ def plot_most_confused(
     """The ``k`` mistakes the model was most sure of, with true and predicted labels.
 
     Args:
-        images: (N, 784) or (N, 28, 28); logits: (N, K); labels: (N,). Pass the
-            whole test set: the mistakes are picked by ``most_confused``.
+        images: (N, 784) or (N, 28, 28). Pass the whole test set: the mistakes are
+            picked by ``most_confused``.
+        logits: (N, K), the model's outputs for ``images``.
+        labels: (N,), the true classes.
         path: where to save the PNG, or None.
+        k: how many mistakes at most.
+        columns: images per row of the figure.
 
     Returns:
         a Figure with one axes per mistake shown (one saying so if there is none).
@@ -327,6 +335,8 @@ def plot_first_layer_weights(
     Args:
         W: the first Linear layer's weights, (784, H).
         path: where to save the PNG, or None.
+        n: how many hidden units (at most H).
+        columns: images per row of the figure.
 
     Returns:
         a Figure with one axes per unit and a colour bar. Red: the unit's input is

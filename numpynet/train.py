@@ -416,7 +416,12 @@ def run(
     """Train, test, and write metrics, the model and (optionally) the figures to ``out``.
 
     Args:
+        config: the hyper-parameters and seed.
+        out: the folder to write to (created if needed).
         splits: the data; ``None`` loads MNIST (from ``data_dir`` / ``MNIST_DIR``).
+        data_dir: where MNIST is (or goes); ``None``: ``MNIST_DIR`` or the cache.
+        progress: show a progress bar per epoch.
+        figures: also write the figures (``FIGURES``).
 
     Files written: metrics.json, metrics.csv, model.npz and ``FIGURES``.
     """

@@ -53,15 +53,9 @@ class DataLoader:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ### BEGIN SOLUTION
         n, b = len(self.X), self.batch_size
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)  # new order per epoch
         stop = n - n % b if self.drop_last else n
-        if not self.shuffle:
-            for start in range(0, stop, b):
-                yield self.X[start : start + b], self.y[start : start + b]  # views: no copy
-            return
-        order = self.rng.permutation(n)
         for start in range(0, stop, b):
-            # Gather each batch when it is needed: one small copy that is still in the
-            # cache when the model reads it, not a copy of the whole set per epoch.
             index = order[start : start + b]
             yield self.X[index], self.y[index]
         ### END SOLUTION

@@ -17,10 +17,9 @@ def softmax(Z: np.ndarray, axis: int = -1) -> np.ndarray:
         ``axis``. Subtracting the max first keeps ``exp`` from overflowing.
     """
     ### BEGIN SOLUTION
-    shifted = Z - Z.max(axis=axis, keepdims=True)
-    P = np.exp(shifted, out=shifted)  # reuse the buffer: one temporary, not two
-    P /= P.sum(axis=axis, keepdims=True)
-    return P
+    shifted = Z - Z.max(axis=axis, keepdims=True)  # every entry <= 0: exp cannot overflow
+    E = np.exp(shifted)
+    return E / E.sum(axis=axis, keepdims=True)
     ### END SOLUTION
 
 
@@ -36,9 +35,8 @@ def log_softmax(Z: np.ndarray, axis: int = -1) -> np.ndarray:
         the softmax itself underflows to 0.
     """
     ### BEGIN SOLUTION
-    shifted = Z - Z.max(axis=axis, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return shifted
+    shifted = Z - Z.max(axis=axis, keepdims=True)  # logsumexp(Z) = max + logsumexp(Z - max)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     ### END SOLUTION
 
 

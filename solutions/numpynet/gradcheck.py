@@ -22,16 +22,13 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-5)
     """
     ### BEGIN SOLUTION
     grad = np.zeros(x.shape, dtype=np.float64)
-    flat = x.reshape(-1)  # a view: writing it perturbs x itself
-    if not np.shares_memory(flat, x):
-        raise ValueError("numerical_gradient needs a contiguous array it can perturb in place")
-    for i in range(flat.size):
-        original = flat[i]
-        flat[i] = original + eps
+    for i in np.ndindex(x.shape):  # every index tuple of x, one entry at a time
+        original = x[i]
+        x[i] = original + eps
         f_plus = float(f())
-        flat[i] = original - eps
+        x[i] = original - eps
         f_minus = float(f())
-        flat[i] = original
-        grad.reshape(-1)[i] = (f_plus - f_minus) / (2.0 * eps)
+        x[i] = original
+        grad[i] = (f_plus - f_minus) / (2 * eps)
     return grad
     ### END SOLUTION

@@ -32,6 +32,7 @@ class Parameter:
 
     @property
     def data(self) -> np.ndarray:
+        """The values; assigning an array of another shape or dtype resets ``grad``."""
         return self._data
 
     @data.setter
@@ -49,6 +50,7 @@ class Parameter:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data`` (and of ``grad``)."""
         return self._data.shape
 
     def zero_grad(self) -> None:
@@ -67,12 +69,18 @@ class Module:
     """
 
     def forward(self, X: np.ndarray) -> np.ndarray:
+        """Compute the output from ``X`` and keep what ``backward`` needs (each layer's own)."""
         raise TypeError(f"{type(self).__name__} does not define forward()")
 
     def backward(self, dY: np.ndarray) -> np.ndarray:
+        """Return the gradient with respect to the input, given ``dY`` for the output.
+
+        Parameter gradients are ADDED into each ``Parameter.grad`` (each layer's own).
+        """
         raise TypeError(f"{type(self).__name__} does not define backward()")
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Same as ``forward``."""
         return self.forward(X)
 
     def children(self) -> Iterator[Module]:
@@ -95,6 +103,7 @@ class Module:
         return list(unique.values())
 
     def zero_grad(self) -> None:
+        """Set the gradient of every parameter of this module and its children to zero."""
         for parameter in self.parameters():
             parameter.zero_grad()
 
@@ -106,6 +115,7 @@ class Sequential(Module):
         self.layers = list(modules)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
+        """Apply every layer in order; returns the last one's output."""
         for layer in self.layers:
             X = layer.forward(X)
         return X

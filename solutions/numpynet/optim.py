@@ -21,10 +21,12 @@ class Optimizer:
         self.lr = lr
 
     def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero, before the next backward pass."""
         for p in self.params:
             p.zero_grad()
 
     def step(self) -> None:
+        """Update every parameter in place from its gradient (defined by each optimiser)."""
         raise TypeError(f"{type(self).__name__} does not define step()")
 
 
@@ -46,10 +48,11 @@ class SGD(Optimizer):
         self.buffers = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, in place."""
         ### BEGIN SOLUTION
         for p, buf in zip(self.params, self.buffers, strict=True):
             if self.momentum:
-                buf *= self.momentum
+                buf *= self.momentum  # buf = momentum * buf + g, in place: the state
                 buf += p.grad
                 p.data -= self.lr * buf
             else:
@@ -83,22 +86,15 @@ class RMSProp(Optimizer):
         self.alpha = alpha
         self.eps = eps
         self.square_avg = [np.zeros_like(p.data) for p in self.params]
-        # One scratch array per parameter: step() then allocates no temporaries.
-        self.scratch = [np.empty_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        """One update of every parameter and its ``square_avg`` by the rule above, in place."""
         ### BEGIN SOLUTION
         lr, alpha, eps = self.lr, self.alpha, self.eps
-        for p, v, tmp in zip(self.params, self.square_avg, self.scratch, strict=True):
+        for p, v in zip(self.params, self.square_avg, strict=True):
             g = p.grad
-            # Every operation writes into v, tmp or p.data (out=/in place): no temporaries.
+            # v = alpha * v + (1 - alpha) * g**2, updated in place: v is the optimiser's state.
             v *= alpha
-            np.multiply(g, g, out=tmp)
-            tmp *= 1.0 - alpha
-            v += tmp  # v = alpha * v + (1 - alpha) * g**2
-            np.sqrt(v, out=tmp)
-            tmp += eps
-            np.divide(g, tmp, out=tmp)
-            tmp *= lr
-            p.data -= tmp  # p -= lr * g / (sqrt(v) + eps)
+            v += (1 - alpha) * g**2
+            p.data -= lr * g / (np.sqrt(v) + eps)
         ### END SOLUTION
