@@ -154,11 +154,13 @@ PROMISES: dict[str, dict[str, tuple[str, ...]]] = {
         # In place versus a new array of the same shape and dtype is not observable through
         # the grader's proxy (it copies), and Parameter.data accepts both alike.
         "``p.data`` is updated IN PLACE": ("test_sgd_matches_reference_over_five_steps",),
+        "every parameter by the rule above": ("test_sgd_matches_reference_over_five_steps",),
         "``p.grad`` is only read": ("test_sgd_step_by_hand",),
         "buf starts at 0": ("test_sgd_momentum_two_steps_by_hand",),
     },
     "ex4_2": {
         "Updates happen IN PLACE": ("test_rmsprop_matches_reference_over_five_steps",),
+        "its ``square_avg`` by the rule above": ("test_rmsprop_matches_reference_over_five_steps",),
         "a running mean square v starting at": ("test_rmsprop_two_steps_by_hand",),
     },
     "ex5_1": {
@@ -180,7 +182,8 @@ PROMISES: dict[str, dict[str, tuple[str, ...]]] = {
 
 def docstrings(exercise: exercises.Exercise) -> str:
     """The exercise's docstring, whitespace-normalised: the function's own, and its class's
-    where the class documents it (``__init__``, ``__iter__``, or a method without one)."""
+    where the class documents it (``__init__``, ``__iter__``, a method without one, or one
+    that points to "the rule above")."""
     tree = ast.parse((PACKAGE / exercise.module).read_text())
     texts = []
     scope: list[ast.stmt] = tree.body
@@ -191,11 +194,8 @@ def docstrings(exercise: exercises.Exercise) -> str:
     if (
         len(texts) == 2
         and texts[1]
-        and exercise.qualname.split(".")[1]
-        not in (
-            "__init__",
-            "__iter__",
-        )
+        and exercise.qualname.split(".")[1] not in ("__init__", "__iter__")
+        and "above" not in texts[1]  # "by the rule above": the class states the rule
     ):
         texts = texts[1:]
     return " ".join(" ".join(texts).split())
