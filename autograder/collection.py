@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from . import exercises
+from .paths import REFERENCE_DIR, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CHECK_DIRS: tuple[tuple[Path, str], ...] = (
     (ROOT / "autograder" / "public", "public"),
     (ROOT / "autograder" / "hidden", "hidden"),
 )
-REFERENCE_DIR = ROOT / "solutions" / "numpynet"
 
 
 @dataclass(frozen=True)

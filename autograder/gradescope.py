@@ -33,9 +33,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import report
+from .paths import ROOT
 from .release import source_files
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATHS = {
     "AUTOGRADER_SOURCE": "/autograder/source",
     "AUTOGRADER_SUBMISSION": "/autograder/submission",

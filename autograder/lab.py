@@ -27,8 +27,8 @@ from typing import Any
 from . import exercises
 from .examples.bugs import BY_NAME
 from .examples.build import REFERENCE, replace_region
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LAB_MODULE = ROOT / "solutions" / "lessons" / "debugging_lab.py"
 # The payload block of debugging_lab.py: `_PAYLOAD = (` , quoted base64 lines, `)`.
 PAYLOAD_BLOCK = re.compile(r'^_PAYLOAD = \(\n(?:    "[A-Za-z0-9+/=]*"\n)*\)$', re.MULTILINE)

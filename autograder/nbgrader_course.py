@@ -42,12 +42,12 @@ from typing import Any
 import nbformat
 
 from . import exercises
+from .markers import BEGIN_HIDDEN, END_HIDDEN, region_text
+from .paths import ROOT, SOURCE_LESSONS
 
 ASSIGNMENT = "lessons"
 COURSE_ID = "numpynet"
 DEFAULT_STUDENT = "student"
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE_LESSONS = ROOT / "solutions" / "lessons"
 FAILURE_LIMIT = 2000  # characters of failure text kept per cell
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 EXERCISE_IN_GRADE_ID = re.compile(r"(?:^|_)(ex\d+_\d+)(?:_|$)")  # test_ex2_1_softmax -> ex2_1
@@ -225,8 +225,6 @@ def _run_autograde(course: Path, student: str, timeout: int) -> dict[str, Any]:
 def secret_lines(course: Path) -> set[str]:
     """Stripped lines of the hidden-test and solution regions of the course's source notebooks
     that the released notebooks do not show anyway: what a failure text must not reveal."""
-    from .release import BEGIN_HIDDEN, END_HIDDEN, region_text
-
     secret: set[str] = set()
     public: set[str] = set()
     for folder, into in (("source", secret), ("release", public)):

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .paths import REFERENCE_DIR
+
 REFERENCE_NAME = "numpynet_reference"
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "solutions" / "numpynet"
 
 
 def load_reference(package_dir: Path = REFERENCE_DIR, name: str = REFERENCE_NAME) -> ModuleType:

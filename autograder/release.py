@@ -38,8 +38,8 @@ from .markers import (  # noqa: F401 - re-exported: release is where callers loo
     find_regions,
     region_text,
 )
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = "solutions"
 PACKAGE = "numpynet"  # solutions/numpynet -> numpynet
 LESSONS = "lessons"  # solutions/lessons -> lessons
@@ -296,8 +296,8 @@ def write_tree(files: Mapping[str, bytes], root: Path, dirs: Iterable[str] = GEN
 
 # Instructor-only modules: a public test importing one of these is a release error.
 INSTRUCTOR_ONLY = re.compile(
-    r"^autograder/(hidden|examples|sandbox|release|grade|grading|nbgrader_course|gradebook"
-    r"|notebooks|report|cli)(/|\.py$|$)"
+    r"^autograder/(hidden|examples|sandbox|release|grade|collection|nbgrader_course|gradebook"
+    r"|notebooks|report|cli|paths|reference|gradescope|lab)(/|\.py$|$)"
 )
 BUNDLE_FILES = ("pyproject.toml", "environment.yml", "data/README.md", "data/manifest.json")
 # Markdown blocks between these lines speak to course developers (the repository's

@@ -1,6 +1,6 @@
 """Reports of grading results: the terminal table, JSON, Gradescope, student feedback, class CSV.
 
-Everything here reads :class:`autograder.grade.SubmissionResult` objects and writes text;
+Everything here reads :class:`autograder.results.SubmissionResult` objects and writes text;
 nothing runs student code. The student-facing outputs (feedback, Gradescope) show the
 messages of hidden checks but never their source: messages are all a check ever puts
 into a result (see grade.run_check).
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import exercises
-from .grade import SubmissionResult
+from .results import SubmissionResult
 
 GRADESCOPE_SPEC = "https://gradescope-autograders.readthedocs.io/en/latest/specs/"
 _STATUS_MARK = {

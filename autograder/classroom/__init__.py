@@ -17,8 +17,8 @@ import tomllib
 from pathlib import Path
 
 from .. import exercises
+from ..paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = Path(__file__).with_name("classroom.yml")
 BUNDLE_PATH = ".github/workflows/classroom.yml"  # where the student bundle has it
 PYTHON = "3.11"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from autograder import exercises, release
 from autograder.examples.bugs import BUGS, Bug
+from autograder.paths import REFERENCE_DIR, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "solutions" / "numpynet"
+REFERENCE = REFERENCE_DIR
 INDEPENDENT = Path(__file__).resolve().parent / "independent" / "numpynet"
 PACKAGE = "numpynet"
 ALL_EXERCISES = frozenset(exercise.id for exercise in exercises.EXERCISES)

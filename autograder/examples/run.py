@@ -15,7 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from autograder.paths import ROOT
+
 CHECKS = (ROOT / "autograder" / "public", ROOT / "autograder" / "hidden")
 
 

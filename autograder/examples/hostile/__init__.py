@@ -17,8 +17,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-REFERENCE = ROOT / "solutions" / "numpynet"
+from autograder.paths import REFERENCE_DIR, ROOT
+
+REFERENCE = REFERENCE_DIR
 
 # Replaces softmax with a wrong one: what the attacks below try to get marked correct.
 _WRONG_SOFTMAX = """

@@ -1,0 +1,128 @@
+"""What grading produces: plain records of checks, exercises and whole submissions.
+
+The one model every report reads (autograder/report.py) and grade-all stores as JSON; it
+imports nothing that runs student code, so reading or writing results never loads the
+sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+SCORING_RULE = (
+    "package: points per exercise x (checks passed / checks run), public and hidden checks "
+    "together; notebooks: each test cell's points when all its checks pass, else 0; the "
+    "written derivation is graded by hand"
+)
+STATUSES = ("passed", "failed", "not started", "timeout", "error")
+
+
+@dataclass
+class CheckResult:
+    """One test function (one parametrized case) run against one submission."""
+
+    name: str  # pytest's node id, e.g. "autograder/public/test_02_softmax_loss.py::test_x"
+    exercise: str
+    visibility: str  # "public" or "hidden"
+    outcome: str  # passed | failed | not started | timeout | error | skipped
+    message: str = ""  # student-facing: never the source of a hidden check
+    seconds: float = 0.0
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    number: str
+    title: str
+    max_points: float
+    points: float = 0.0
+    status: str = "not started"
+    message: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(c.outcome == "passed" for c in self.checks)
+
+    @property
+    def counted(self) -> int:
+        return sum(c.outcome != "skipped" for c in self.checks)
+
+
+@dataclass
+class SubmissionResult:
+    name: str
+    path: str
+    isolation: str  # the one-line isolation summary (says "degraded" when it is)
+    exercises: list[ExerciseResult]
+    fork_limit: str = ""
+    output: str = ""  # what the student's code printed (truncated)
+    seconds: float = 0.0
+    scoring_rule: str = SCORING_RULE
+    notebooks: dict | None = None  # the notebook report (autograder.notebooks.summary), if run
+    problems: list[str] = field(default_factory=list)  # grader-side notes
+    fingerprint: str = ""  # submission + grader content hash (grade-all resumes on it)
+    assignment: str = "course"  # exercises.ASSIGNMENTS: what was graded
+
+    @property
+    def points(self) -> float:
+        return sum(e.points for e in self.exercises)
+
+    @property
+    def max_points(self) -> float:
+        return sum(e.max_points for e in self.exercises)
+
+    @property
+    def notebook_points(self) -> float:
+        """Autograded notebook points plus the hand-graded points given so far."""
+        notebooks = self.notebooks or {}
+        return float(notebooks.get("score") or 0.0) + float(notebooks.get("manual_score") or 0.0)
+
+    @property
+    def notebook_max_points(self) -> float:
+        """Every notebook point, the hand-graded derivation's included."""
+        notebooks = self.notebooks or {}
+        return float(notebooks.get("max_score") or 0.0) + float(
+            notebooks.get("manual_max_score") or 0.0
+        )
+
+    @property
+    def awaiting_manual(self) -> float:
+        """Hand-graded points not graded yet (shown beside the total, never counted)."""
+        pending = 0.0
+        for notebook in ((self.notebooks or {}).get("notebooks") or {}).values():
+            for cell in (notebook.get("cells") or {}).values():
+                if not cell.get("auto") and cell.get("score") is None:
+                    pending += float(cell.get("max_score") or 0.0)
+        return pending
+
+    @property
+    def total(self) -> float:
+        return self.points + self.notebook_points
+
+    @property
+    def max_total(self) -> float:
+        return self.max_points + self.notebook_max_points
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(
+            points=self.points,
+            max_points=self.max_points,
+            total=self.total,
+            max_total=self.max_total,
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SubmissionResult:
+        names = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["exercises"] = [
+            ExerciseResult(
+                **{k: v for k, v in e.items() if k != "checks"},
+                checks=[CheckResult(**c) for c in e.get("checks", [])],
+            )
+            for e in data["exercises"]
+        ]
+        return cls(**kwargs)
