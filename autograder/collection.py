@@ -242,18 +242,7 @@ def default_suite() -> Suite:
 
 
 def configure_hypothesis() -> None:
-    """A fast, deterministic hypothesis profile: same examples every run, no shrinking."""
-    from hypothesis import HealthCheck, Phase, settings
+    """The grader's Hypothesis profile (autograder/strategies.py: one home for both)."""
+    from .strategies import load_profile
 
-    settings.register_profile(
-        "grader",
-        derandomize=True,
-        deadline=None,
-        database=None,
-        max_examples=10,
-        print_blob=False,
-        report_multiple_bugs=False,
-        phases=(Phase.explicit, Phase.reuse, Phase.generate),
-        suppress_health_check=list(HealthCheck),
-    )
-    settings.load_profile("grader")
+    load_profile("grader")

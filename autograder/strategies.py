@@ -15,6 +15,39 @@ from hypothesis.extra import numpy as hnp
 # failing check in grading and shows them nothing. Pass as ``@settings(phases=NO_SHRINK)``.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
+
+def load_profile(where: str) -> None:
+    """The one Hypothesis set-up of the checks: the same 10 examples on every run.
+
+    ``where`` is "grader" (no shrinking, every health check off: fast, and a student's
+    slow code is judged by the deadline, not by Hypothesis) or "student" (a local pytest
+    run: shrinking on, so a failure shows the smallest example). Both draw the same
+    examples, so a check passes or fails alike in both.
+    """
+    from hypothesis import HealthCheck, settings
+
+    common = dict(derandomize=True, deadline=None, database=None, max_examples=10)
+    if where == "grader":
+        settings.register_profile(
+            where,
+            **common,
+            print_blob=False,
+            report_multiple_bugs=False,
+            phases=NO_SHRINK,
+            suppress_health_check=list(HealthCheck),
+        )
+    elif where == "student":
+        settings.register_profile(
+            where,
+            **common,
+            print_blob=False,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+    else:
+        raise ValueError(f"where must be 'grader' or 'student', got {where!r}")
+    settings.load_profile(where)
+
+
 DTYPES = (np.float32, np.float64)  # the float dtypes the docstrings name
 
 # ---- Linear: a 3 -> 2 layer small enough to multiply by hand -------------------------------

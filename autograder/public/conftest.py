@@ -18,21 +18,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from autograder import exercises
+from autograder.strategies import load_profile
 
 # Deterministic and quick, like grading: the same examples on every run.
-settings.register_profile(
-    "autograder",
-    derandomize=True,
-    deadline=None,
-    database=None,
-    max_examples=10,
-    print_blob=False,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.load_profile("autograder")
+load_profile("student")  # the same examples as the grader draws (autograder/strategies.py)
 
 CHECKS_DIR = Path(__file__).resolve().parents[1]  # autograder/: public/ and hidden/
 _EXERCISE_IN_MESSAGE = re.compile(r"Exercise (\d+\.\d+)")
