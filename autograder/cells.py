@@ -1,5 +1,4 @@
-"""The lesson model: a source notebook's answer, test and hand-graded cells, and how a
-test cell runs and fails.
+"""The lesson model: a source notebook's answer, test and hand-graded cells; how tests run.
 
 Shared by the notebook grader (which runs the instructor's test cells in the trusted
 process against a sandboxed worker) and the students' ``python -m autograder check``
@@ -76,10 +75,12 @@ class Lesson:
 
     @property
     def max_score(self) -> float:
+        """Points of all the test cells."""
         return sum(t.points for t in self.tests)
 
     @property
     def manual_max_score(self) -> float:
+        """Points of all the hand-graded cells."""
         return sum(points for _, points in self.manual)
 
 
@@ -253,6 +254,7 @@ class MissingAnswer(Exception):
 
 
 def cut(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters, marked ``[cut]`` when it was longer."""
     return text if len(text) <= limit else text[: limit - 20] + " ... [cut]"
 
 

@@ -30,6 +30,8 @@ STATUSES = ("not started", "failing", "passing public checks")
 
 @dataclass
 class Row:
+    """One line of the progress table: an exercise or a notebook test cell."""
+
     id: str  # "ex2_1" or a notebook cell's grade_id
     title: str
     points: float
@@ -139,6 +141,7 @@ def notebook_rows(root: Path) -> list[Row]:
 
 
 def table(rows: list[Row], seconds: float) -> str:
+    """The progress table as text, then the points passing public checks and what to read next."""
     width = max(len(row.title) for row in rows) if rows else 10
     lines = [f"{'id':<34} {'what':<{width}} {'points':>6}  {'status':<22} message"]
     for row in rows:
@@ -160,6 +163,7 @@ def table(rows: list[Row], seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the student's progress table; returns the exit status (2: no numpynet/ here)."""
     parser = argparse.ArgumentParser(
         prog="python -m autograder check", description=__doc__.split("\n")[0]
     )

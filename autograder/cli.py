@@ -167,8 +167,10 @@ def _pool_start(
 
 
 def _die_with_parent() -> None:
-    """Linux: be killed when grade-all dies, even by SIGKILL (no orphaned graders; their
-    bubblewrap sandboxes die with them). Elsewhere a no-op."""
+    """On Linux, be killed when grade-all dies, even by SIGKILL; elsewhere a no-op.
+
+    No orphaned graders: their bubblewrap sandboxes die with them.
+    """
     import ctypes
     import signal
 
@@ -317,8 +319,10 @@ class _ClassFiles:
 
 
 def _previous(folder: Path, stamp: str | None) -> SubmissionResult | None:
-    """The kept result of a submission graded before with the same fingerprint (any
-    fingerprint when ``stamp`` is None), if any."""
+    """The kept result of a submission graded before with the same fingerprint, if any.
+
+    Any fingerprint is accepted when ``stamp`` is None.
+    """
     try:
         result = SubmissionResult.from_dict(json.loads((folder / "report.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError):
@@ -384,6 +388,7 @@ def _grade_all(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command of the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["release"]:
         # Its own parser (owned by autograder/release.py) sees every option, --help included.

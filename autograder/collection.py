@@ -215,6 +215,7 @@ class Suite:
             )
 
     def for_exercise(self, exercise_id: str) -> list[Check]:
+        """The checks of one exercise, in collection order."""
         return [c for c in self.checks if c.exercise == exercise_id]
 
     @property

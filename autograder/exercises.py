@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Exercise:
+    """One package exercise: a solution region of the reference, graded by its marked checks."""
+
     id: str  # pytest marker and key in reports, e.g. "ex2_1"
     number: str  # as printed to students, e.g. "2.1"
     title: str  # what the student implements, e.g. "softmax"

@@ -309,8 +309,10 @@ _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".git"}
 
 
 def _content_hash(root: Path, digest: Any, relative_to: Path) -> None:
-    """Feed every regular file under ``root`` to ``digest``; links are named, never followed
-    (a submission's link to /dev/zero or to the instructor's files must not be read)."""
+    """Feed every regular file under ``root`` to ``digest``; links are named, never followed.
+
+    A submission's link to /dev/zero or to the instructor's files must not be read.
+    """
     import os
     import stat
 

@@ -93,6 +93,7 @@ class ReplayResults(Preprocessor):
     results = Dict(help="notebook -> grade_id -> trusted result").tag(config=True)
 
     def preprocess(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        """Give each grade cell of ``nb`` the output its trusted result calls for."""
         cells = self.results.get(resources.get("unique_key", ""), {})
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})

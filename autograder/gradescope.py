@@ -85,7 +85,7 @@ exec "${{AUTOGRADER_PYTHON:-{VENV}/bin/python}}" -m autograder.gradescope run
 
 
 def requirements(root: Path = ROOT) -> str:
-    """pyproject's runtime dependencies, one a line (what setup.sh installs)."""
+    """The runtime dependencies in pyproject.toml, one a line (what setup.sh installs)."""
     import tomllib
 
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
@@ -163,8 +163,11 @@ def _find(root: Path, name: str, holds: str) -> list[Path]:
 
 
 def _real_folder(path: Path) -> bool:
-    """A folder, not a link to one: a ``lessons`` link to the instructor's solved
-    notebooks in /autograder/source must never be graded as the student's."""
+    """A folder, not a link to one.
+
+    A ``lessons`` link to the instructor's solved notebooks in /autograder/source must
+    never be graded as the student's.
+    """
     return path.is_dir() and not path.is_symlink()
 
 
@@ -179,8 +182,10 @@ def _zips(upload: Path) -> list[Path]:
 
 
 def unpack(archive: Path, target: Path) -> None:
-    """Unpack an uploaded zip into ``target``: regular files only, inside ``target``,
-    at most ZIP_LIMIT_BYTES and ZIP_LIMIT_FILES (a zip bomb or ``../`` name stops early)."""
+    """Unpack an uploaded zip into ``target``: regular files only, inside ``target``.
+
+    At most ZIP_LIMIT_BYTES and ZIP_LIMIT_FILES: a zip bomb or a ``../`` name stops early.
+    """
     total = 0
     with zipfile.ZipFile(archive) as bundle:
         members = [m for m in bundle.infolist() if not m.is_dir()]
@@ -256,8 +261,10 @@ def find_submission(upload: Path, scratch: Path) -> tuple[Path, list[str]]:
 
 
 def _copy(source: Path, target: Path) -> None:
-    """Copy a student folder: links stay links (the grader never follows them), and
-    anything but files, folders and links (a FIFO would block the copy) is left out."""
+    """Copy a student folder; links stay links (the grader never follows them).
+
+    Anything but files, folders and links is left out: a FIFO would block the copy.
+    """
 
     def special(folder: str, names: list[str]) -> set[str]:
         kept = (stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK)

@@ -130,7 +130,7 @@ def function_source(text: str, qualname: str) -> str:
 
 
 def patches(bug_name: str) -> dict[str, str]:
-    """qualname -> source of each function the bug rewrites, the rest of it the reference's."""
+    """Source of each function the bug rewrites (the rest of it the reference's), by qualname."""
     entry = BY_NAME[bug_name]
     out: dict[str, str] = {}
     for exercise_id, body in entry.regions.items():

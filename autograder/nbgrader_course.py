@@ -223,8 +223,11 @@ def _run_autograde(course: Path, student: str, timeout: int) -> dict[str, Any]:
 
 
 def secret_lines(course: Path) -> set[str]:
-    """Stripped lines of the hidden-test and solution regions of the course's source notebooks
-    that the released notebooks do not show anyway: what a failure text must not reveal."""
+    """What a failure text must not reveal: hidden-test and solution lines, stripped.
+
+    Lines of those regions in the course's source notebooks that the released notebooks
+    show anyway are left out.
+    """
     secret: set[str] = set()
     public: set[str] = set()
     for folder, into in (("source", secret), ("release", public)):
@@ -253,8 +256,10 @@ def _redact(line: str, secret: set[str]) -> str:
 
 
 def _failure_text(cell: Any, secret: set[str] = frozenset()) -> str:
-    """What made a grade cell fail: its error (ename: evalue + traceback tail) or stderr,
-    with hidden-test and solution lines (``secret``) blanked out of the traceback."""
+    """What made a grade cell fail: its error (ename: evalue + traceback tail) or stderr.
+
+    Hidden-test and solution lines (``secret``) are blanked out of the traceback.
+    """
     parts: list[str] = []
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
@@ -530,6 +535,7 @@ def autograde_submission(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``autograde`` (internal) or ``grade``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m autograder.nbgrader_course")
     commands = parser.add_subparsers(dest="command", required=True)
     child = commands.add_parser("autograde", help="(internal) run nbgrader autograde in a course")

@@ -83,9 +83,11 @@ class CellResult:
 
     @property
     def passed(self) -> bool:
+        """Whether the cell's status is ``passed``."""
         return self.status == "passed"
 
     def to_dict(self) -> dict[str, Any]:
+        """The cell as the notebook report stores it (``message`` under ``failure``)."""
         return {
             "score": self.score,
             "max_score": self.max_score,
@@ -99,11 +101,14 @@ class CellResult:
 
 @dataclass
 class NotebookResult:
+    """The graded cells of one submitted notebook."""
+
     submitted: bool
     cells: dict[str, CellResult] = field(default_factory=dict)
     problem: str = ""  # why the notebook could not be read, or a missing answer cell
 
     def to_dict(self) -> dict[str, Any]:
+        """The notebook as the report stores it, with autograded and hand-graded totals."""
         auto = [c for c in self.cells.values() if c.auto]
         manual = [c for c in self.cells.values() if not c.auto]
         return {
@@ -227,6 +232,7 @@ class LessonGrader:
         return summary(notebooks, errors, "trusted grader (answer cells in the sandboxed worker)")
 
     def grade_lesson(self, lesson: Lesson, path: Path) -> dict[str, Any]:
+        """The submitted notebook at ``path`` graded against ``lesson``, as plain data."""
         answers, problem = submitted_answers(path, lesson)
         result = NotebookResult(submitted=answers is not None, problem=problem)
         namespace: Any = None

@@ -425,8 +425,11 @@ def _student_markdown(text: str, where: str) -> str:
 
 
 def _student_pyproject(text: str) -> str:
-    """The repository's pyproject.toml as a student's: ``pytest`` runs the public checks,
-    and the developer extras and tool settings (which name repository-only folders) go."""
+    """The repository's pyproject.toml as a student's.
+
+    ``pytest`` runs the public checks, and the developer extras and tool settings (which
+    name repository-only folders) go.
+    """
     import tomllib
 
     data = tomllib.loads(text)
@@ -464,8 +467,10 @@ def _student_pyproject(text: str) -> str:
 
 
 def _student_environment(text: str) -> str:
-    """environment.yml without its notes to developers (every comment but the first line, the
-    command), installing the course without extras."""
+    """The student's environment.yml: the course installed without extras.
+
+    Every comment but the first line (the command) is a note to developers and goes.
+    """
     lines = text.splitlines()
     kept = lines[:1] + [line for line in lines[1:] if not line.lstrip().startswith("#")]
     result = "\n".join(kept) + "\n"

@@ -38,8 +38,10 @@ def _first_line(text: str, width: int) -> str:
 
 
 def _notebooks(result: SubmissionResult) -> list[tuple[str, dict, float, float, float]]:
-    """(notebook, its report, score, max, points awaiting hand grading) for each notebook;
-    hand-graded cells included in score and max."""
+    """(notebook, its report, score, max, points awaiting hand grading) for each notebook.
+
+    Hand-graded cells are included in score and max.
+    """
     rows = []
     for name, notebook in sorted(((result.notebooks or {}).get("notebooks") or {}).items()):
         cells = (notebook.get("cells") or {}).values()

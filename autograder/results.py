@@ -31,6 +31,8 @@ class CheckResult:
 
 @dataclass
 class ExerciseResult:
+    """One exercise's checks against one submission, and the points they earn."""
+
     id: str
     number: str
     title: str
@@ -42,15 +44,19 @@ class ExerciseResult:
 
     @property
     def passed(self) -> int:
+        """How many checks passed."""
         return sum(c.outcome == "passed" for c in self.checks)
 
     @property
     def counted(self) -> int:
+        """How many checks count towards the score: all but the skipped."""
         return sum(c.outcome != "skipped" for c in self.checks)
 
 
 @dataclass
 class SubmissionResult:
+    """A whole submission graded: its exercises, notebooks and how it was run."""
+
     name: str
     path: str
     isolation: str  # the one-line isolation summary (says "degraded" when it is)
@@ -66,10 +72,12 @@ class SubmissionResult:
 
     @property
     def points(self) -> float:
+        """Package points earned, over all exercises."""
         return sum(e.points for e in self.exercises)
 
     @property
     def max_points(self) -> float:
+        """Package points available."""
         return sum(e.max_points for e in self.exercises)
 
     @property
@@ -98,13 +106,16 @@ class SubmissionResult:
 
     @property
     def total(self) -> float:
+        """Package and notebook points earned."""
         return self.points + self.notebook_points
 
     @property
     def max_total(self) -> float:
+        """Package and notebook points available."""
         return self.max_points + self.notebook_max_points
 
     def to_dict(self) -> dict:
+        """The fields plus the computed points and totals, as JSON-ready data."""
         data = asdict(self)
         data.update(
             points=self.points,
@@ -116,6 +127,7 @@ class SubmissionResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> SubmissionResult:
+        """The result from ``to_dict``'s data; unknown top-level keys are ignored."""
         names = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["exercises"] = [

@@ -33,7 +33,7 @@ def command(exercise: exercises.Exercise) -> str:
 
 
 def install_command(root: Path = ROOT) -> str:
-    """pip install of NEEDS with pyproject's version specifiers."""
+    """The pip command installing NEEDS with pyproject's version specifiers."""
     wanted = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
     name = lambda spec: re.split(r"[<>=!~ \[;]", spec, maxsplit=1)[0]  # noqa: E731
     pinned = [spec for spec in wanted if name(spec) in NEEDS]
@@ -97,6 +97,7 @@ def render(root: Path = ROOT) -> str:
 
 
 def main() -> int:
+    """Rewrite classroom.yml from the exercise catalogue."""
     WORKFLOW.write_text(render())
     print(f"wrote {WORKFLOW}")
     return 0

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Bug:
+    """One common student bug: buggy region bodies and the exercises they must lose."""
+
     name: str  # folder name of the materialised submission
     description: str  # what the student did wrong, in their terms
     regions: dict[str, str] = field(hash=False)  # exercise id -> region body (any indent)
@@ -35,6 +37,7 @@ class Bug:
 
 
 def bug(name: str, description: str, loses: set[str], **regions: str) -> Bug:
+    """A Bug whose region bodies (keyword: exercise id) may be written indented."""
     bodies = {exercise: textwrap.dedent(body).strip("\n") for exercise, body in regions.items()}
     return Bug(name, description, bodies, frozenset(loses))
 

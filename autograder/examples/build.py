@@ -65,7 +65,11 @@ def write_stubs(target: Path, source: Path = REFERENCE) -> None:
 
 
 def expected_losses() -> dict[str, dict]:
-    """name -> {"loses": sorted exercise ids, "not_started": bool, "description": str}."""
+    """Each example's expected grading, by name.
+
+    Returns:
+        name -> {"loses": sorted exercise ids, "not_started": bool, "description": str}.
+    """
     table = {
         "reference": {"loses": [], "not_started": False, "description": "the reference"},
         "independent": {

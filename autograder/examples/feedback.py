@@ -37,6 +37,7 @@ def share_naming_the_cause(runs: dict[str, CheckRun]) -> tuple[float, list[str]]
 
 
 def main() -> None:
+    """Run the checks on every catalogued bug; print the share whose feedback names its cause."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verbose", action="store_true", help="print each bug's verdict")
     args = parser.parse_args()

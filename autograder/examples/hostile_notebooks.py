@@ -25,6 +25,8 @@ from autograder.paths import ROOT
 
 @dataclass(frozen=True)
 class HostileNotebook:
+    """One hostile notebook: the answer cell (or file) replaced, and on which base."""
+
     name: str
     description: str
     lesson: str  # notebook stem, e.g. "00_setup_and_data"

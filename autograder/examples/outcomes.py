@@ -20,10 +20,13 @@ from autograder import exercises
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--outcomes-json``."""
     parser.addoption("--outcomes-json", default=None, help="write per-exercise outcomes here")
 
 
 class Recorder:
+    """The plugin's state: each check's exercise, outcome and error, written at session end."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tests: dict[str, dict] = {}
@@ -32,12 +35,14 @@ class Recorder:
         self.message: dict[str, str] = {}
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Note each check's exercise marker (None when it has none)."""
         for item in items:
             ids = [m.name for m in item.iter_markers() if m.name in exercises.BY_ID]
             self.exercise[item.nodeid] = ids[0] if ids else None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """Keep the type and ``str()`` of the exception a phase raised."""
         report = yield
         if call.excinfo is not None:
             self.error_type[item.nodeid] = call.excinfo.typename
@@ -45,6 +50,7 @@ class Recorder:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Record a check's outcome from its call phase, or from any phase that failed."""
         if report.when != "call" and not report.failed:
             return
         if report.failed:
@@ -67,6 +73,7 @@ class Recorder:
             }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the JSON file: the package tested, every check, the counts per exercise."""
         summary: dict[str, dict[str, int]] = {
             ex.id: {"passed": 0, "failed": 0, "not_started": 0} for ex in exercises.EXERCISES
         }
@@ -84,6 +91,7 @@ class Recorder:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the recorder when ``--outcomes-json`` is given."""
     path = config.getoption("--outcomes-json")
     if path:
         config.pluginmanager.register(Recorder(Path(path)), "autograder-outcomes-recorder")

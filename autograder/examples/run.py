@@ -22,6 +22,8 @@ CHECKS = (ROOT / "autograder" / "public", ROOT / "autograder" / "hidden")
 
 @dataclass(frozen=True)
 class CheckRun:
+    """The outcomes of one in-process run of the checks against one submission."""
+
     numpynet: str | None  # the package file the checks imported
     exercises: dict[str, dict[str, int]]  # id -> {"passed", "failed", "not_started"}
     tests: list[dict]

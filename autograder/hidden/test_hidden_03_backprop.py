@@ -1,6 +1,9 @@
-"""Hidden checks of Exercises 3.1-3.3: backward passes against the reference and against
-numerical gradients (float64, the reference's numerical_gradient on the trusted side), and
-the student's numerical_gradient against known derivatives."""
+"""Hidden checks of Exercises 3.1-3.3: backward passes and numerical_gradient.
+
+Backward passes are held to the reference and to numerical gradients (float64, the
+reference's numerical_gradient on the trusted side); the student's numerical_gradient to
+known derivatives.
+"""
 
 from __future__ import annotations
 

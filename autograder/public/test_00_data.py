@@ -11,7 +11,7 @@ pytestmark = pytest.mark.ex0_1
 
 
 def labelled(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n samples whose label is their index and whose row is (index, -index)."""
+    """A toy data set: ``n`` samples, each labelled by its index, with row (index, -index)."""
     y = np.arange(n)
     X = np.stack([y, -y], axis=1).astype(np.float32)
     return X, y

@@ -47,6 +47,7 @@ class Isolation:
 
     @property
     def degraded(self) -> bool:
+        """True unless student code runs under bubblewrap."""
         return self.mode != "bwrap"
 
     @property

@@ -99,6 +99,7 @@ class Encoder:
         self._seen: dict[int, int] = {}
 
     def array_index(self, array: np.ndarray) -> int:
+        """The buffer index of ``array``, appended unless this message already holds it."""
         key = id(array)
         if key in self._seen and self.arrays[self._seen[key]] is array:
             return self._seen[key]
@@ -108,6 +109,7 @@ class Encoder:
         return self._seen[key]
 
     def encode(self, value: Any) -> Any:
+        """``value`` as a JSON tree; arrays go to the buffer list, what is not data to ``ref``."""
         if value is None or isinstance(value, bool | str):
             return value
         if isinstance(value, int) and not isinstance(value, np.integer):
@@ -143,6 +145,7 @@ class Decoder:
         self.ref = ref
 
     def decode(self, tree: Any) -> Any:
+        """The value a JSON tree from :class:`Encoder` stands for."""
         if isinstance(tree, list):
             return [self.decode(v) for v in tree]
         if not isinstance(tree, dict):

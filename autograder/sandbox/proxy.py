@@ -52,6 +52,7 @@ class RemoteObject:
         self._ask("setattr", name=name, value=value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the student's object in the worker; returns its result, objects as proxies."""
         return self._ask("call", args=list(args), kwargs=kwargs)
 
     def __len__(self) -> int:
@@ -97,6 +98,7 @@ class RemoteMethod:
         self._name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the method in the worker, in one request."""
         return self._owner._ask("callmethod", name=self._name, args=list(args), kwargs=kwargs)
 
     def _resolve(self) -> Any:

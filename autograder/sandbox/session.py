@@ -57,6 +57,7 @@ class OutputTail:
             pipe.close()
 
     def text(self) -> str:
+        """The kept output, decoded, with a note of how many bytes were cut."""
         out = self.kept.decode(errors="replace")
         if self.total > len(self.kept):
             out += f"\n... [{self.total - len(self.kept)} more bytes cut]"
@@ -140,6 +141,7 @@ class Worker:
 
     @property
     def alive(self) -> bool:
+        """Whether the worker process runs and has not failed."""
         return self.process is not None and self.process.poll() is None and self.failure is None
 
     def kill(self) -> None:
@@ -166,8 +168,11 @@ class Worker:
             self._private = None
 
     def close(self) -> None:
-        """End the worker. It holds nothing worth a polite exit (its output is unbuffered
-        and already in our pipes), so it is killed: quicker, and the same for every worker."""
+        """End the worker by killing it.
+
+        It holds nothing worth a polite exit (its output is unbuffered and already in our
+        pipes), so killing is quicker, and the same for every worker.
+        """
         self.kill()
 
     def __enter__(self) -> Worker:

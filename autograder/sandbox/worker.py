@@ -92,6 +92,7 @@ def forbid_fork() -> str:
 
 
 def main() -> None:
+    """Worker entry point: ``argv`` = (socket fd, JSON config); limit itself, then serve."""
     fd = int(sys.argv[1])
     config = json.loads(sys.argv[2])
     apply_limits(config.get("limits", {}))
@@ -126,6 +127,7 @@ class Server:
 
     # -- encoding objects as references ------------------------------------------------
     def ref_out(self, obj: Any) -> dict:
+        """The tag sent for an object that is not data: its table id, type name and methods."""
         key = id(obj)
         table_id = self.ids.get(key)
         if table_id is None or self.objects.get(table_id) is not obj:
@@ -136,8 +138,11 @@ class Server:
         return {"$r": table_id, "type": type(obj).__name__, "methods": self.methods(obj)}
 
     def methods(self, obj: Any) -> list[str]:
-        """Names whose attribute is a method or function: the grader calls them in ONE
-        round trip ("callmethod") instead of fetching a bound method first."""
+        """Names of ``obj``'s methods (a module's functions and classes), sorted.
+
+        The grader calls these in ONE round trip ("callmethod") instead of fetching a
+        bound method first.
+        """
         import types
 
         if isinstance(obj, types.ModuleType):
@@ -154,6 +159,7 @@ class Server:
         return [n for n in names if not own or n not in own]
 
     def ref_in(self, tag: dict) -> Any:
+        """The object, bound method or grader callback a received tag stands for."""
         if "$m" in tag:
             table_id, name = tag["$m"]
             return getattr(self.objects[table_id], name)
@@ -165,14 +171,17 @@ class Server:
         return self.make_callback(tag["$c"])
 
     def send(self, body: Any) -> None:
+        """Send one message to the grader."""
         self.protocol.send(self.sock, body, self.ref_out)
 
     def recv(self) -> Any:
+        """Receive one message from the grader."""
         return self.protocol.recv(self.sock, self.ref_in)
 
     # -- errors -------------------------------------------------------------------------
     @staticmethod
     def describe(error: BaseException) -> dict:
+        """``error`` as sent to the grader: type, builtin base, message and the student's frames."""
         import builtins
 
         builtin = None
@@ -199,6 +208,7 @@ class Server:
 
     # -- requests -----------------------------------------------------------------------
     def run(self, fork: str) -> None:
+        """Say ready, then answer requests until the grader says exit or hangs up."""
         self.send({"op": "ready", "pid": os.getpid(), "fork": fork})
         while True:
             try:
@@ -210,6 +220,7 @@ class Server:
             self.answer(request, arrays)
 
     def answer(self, request: dict, arrays: list) -> None:
+        """Reply to one request with its result or error, and the arrays it changed."""
         # Snapshot the request's arrays: what the student changes in them goes back
         # ("mirroring"), so in-place updates and "input not mutated" checks both work.
         tracked = [[index, array, array.copy()] for index, array in enumerate(arrays)]
@@ -227,6 +238,7 @@ class Server:
             self.send({"op": "result", "error": self.describe(error), "mirror": []})
 
     def dispatch(self, request: dict) -> Any:
+        """Carry out one request; returns what it asks for."""
         op = request.get("op")
         if op == "import":
             import importlib
@@ -315,6 +327,7 @@ class Server:
         return out
 
     def make_callback(self, callback_id: int) -> Any:
+        """Stand-in for the grader's function ``callback_id``: calls it, serving nested requests."""
         server = self
 
         def callback(*args: Any, **kwargs: Any) -> Any:

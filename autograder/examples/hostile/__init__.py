@@ -31,6 +31,8 @@ def softmax(Z, axis=-1):
 
 @dataclass(frozen=True)
 class Hostile:
+    """One hostile submission: the snippet appended to a module, and what grading must report."""
+
     name: str
     description: str
     module: str  # the file of numpynet/ the snippet is appended to
