@@ -48,6 +48,10 @@ c.CourseDirectory.course_id = {course_id!r}
 """
 
 
+class Unavailable(str):
+    """Why no gradebook could be kept (nbgrader missing or broken): said in every report."""
+
+
 class CourseMismatch(RuntimeError):
     """The kept course was made from other source lessons than today's."""
 
@@ -216,6 +220,7 @@ def course_folder(out: Path) -> Path:
 
 __all__ = [
     "CourseMismatch",
+    "Unavailable",
     "ReplayResults",
     "course_folder",
     "ensure_course",

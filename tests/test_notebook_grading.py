@@ -218,3 +218,17 @@ def test_an_independent_correct_package_earns_every_notebook_point(grader, tmp_p
     result = grader.grade(submission)
     assert result.points == PACKAGE
     assert result.notebooks["score"] == NOTEBOOKS, report.table(result)
+
+
+def test_without_a_working_nbgrader_grade_all_grades_on_and_says_so(tmp_path, monkeypatch):
+    def broken(course, source=None):
+        raise RuntimeError("alembic not found")
+
+    monkeypatch.setattr(gradebook, "ensure_course", broken)
+    klass = tmp_path / "class"
+    write_base("solved", klass / "fay")
+    out = tmp_path / "out"
+    (fay,) = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert fay.notebooks["score"] == NOTEBOOKS  # the scores do not need the gradebook
+    assert any("gradebook not kept" in p and "alembic not found" in p for p in fay.problems)
+    assert "gradebook not kept" in (out / "fay" / "table.txt").read_text()
