@@ -6,7 +6,8 @@ process against a sandboxed worker) and the students' ``python -m autograder che
 sandbox or names the instructor's files: the student bundle ships this module.
 
 ``lint`` states the contract the notebook grader needs from every source lesson, and
-``release`` refuses lessons that break it: a test cell uses only ``np``, ``nn``, ``quiet``,
+``release`` refuses lessons that break it: a test cell uses only the set-up cell's names
+(``SETUP_NAMES``: ``np``, ``nn``, ``quiet``, ``assert_close``, ``FLOAT32``, ``GRADCHECK``),
 builtins and names its lesson's answer cells define, and never writes into an array it read
 from ``nn`` (``p.grad[:] = g`` would change a copy; ``p.grad = g`` reaches the student's object).
 """
@@ -30,8 +31,10 @@ import numpy as np
 
 from . import exercises
 from .markers import BEGIN_HIDDEN, END_HIDDEN, find_regions
+from .tolerance import FLOAT32, GRADCHECK, assert_close
 
-SETUP_NAMES = ("np", "nn", "quiet")  # what every lesson's set-up cell gives a test cell
+# What every lesson's set-up cell gives a test cell (``cell_scope`` binds the same names).
+SETUP_NAMES = ("np", "nn", "quiet", "assert_close", "FLOAT32", "GRADCHECK")
 MESSAGE_CHARS = 600
 EXERCISE_IN_GRADE_ID = re.compile(r"(?:^|_)(ex\d+_\d+)(?:_|$)")  # test_ex2_1_softmax -> ex2_1
 _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
@@ -194,8 +197,8 @@ def lint(lesson: Lesson) -> list[str]:
         bound, read = _names(tree)
         for name in sorted(read - bound - allowed):
             problems.append(
-                f"{where}: uses {name!r}, which neither the set-up cell (np, nn, quiet) nor an "
-                "answer cell of this lesson defines; grading runs only those"
+                f"{where}: uses {name!r}, which neither the set-up cell ({', '.join(SETUP_NAMES)}) "
+                "nor an answer cell of this lesson defines; grading runs only those"
             )
         for node in ast.walk(tree):
             targets: list[ast.expr] = []
@@ -225,6 +228,27 @@ def quiet() -> Iterator[None]:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+def cell_scope(nn: Any) -> dict[str, Any]:
+    """The globals a test cell runs with: builtins and the set-up cell's ``SETUP_NAMES``.
+
+    Args:
+        nn: the package under test (the student's ``numpynet``, or the grader's proxy of it).
+
+    Returns:
+        A fresh dict; the caller adds the lesson's answer-cell names.
+    """
+    values = {
+        "np": np,
+        "nn": nn,
+        "quiet": quiet,
+        "assert_close": assert_close,
+        "FLOAT32": FLOAT32,
+        "GRADCHECK": GRADCHECK,
+    }
+    # Keyed by SETUP_NAMES, so the lint's list and the grader's scope cannot drift apart.
+    return {"__builtins__": builtins, **{name: values[name] for name in SETUP_NAMES}}
 
 
 class Unavailable:

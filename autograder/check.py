@@ -13,7 +13,6 @@ folder holding this ``autograder/``: yours.
 from __future__ import annotations
 
 import argparse
-import builtins
 import contextlib
 import io
 import sys
@@ -100,11 +99,10 @@ def package_rows(root: Path) -> list[Row]:
 def notebook_rows(root: Path) -> list[Row]:
     """One row per test cell of the student's notebooks, run here against their answers."""
     import nbformat
-    import numpy as np
 
     import numpynet as nn
 
-    from .cells import code_of, compiled, explain, quiet, read_lesson
+    from .cells import cell_scope, code_of, compiled, explain, quiet, read_lesson
 
     rows = []
     for path in sorted((root / "lessons").glob("*.ipynb")):
@@ -115,7 +113,7 @@ def notebook_rows(root: Path) -> list[Row]:
             for cell in notebook.cells
             if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code"
         }
-        scope: dict[str, Any] = {"__builtins__": builtins, "np": np, "nn": nn, "quiet": quiet}
+        scope = cell_scope(nn)
         problems: dict[str, str] = {}
         for grade_id, source in answers.items():
             try:

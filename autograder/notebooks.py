@@ -11,8 +11,9 @@ A lesson notebook has three kinds of graded cells (nbgrader metadata):
 Grading never runs the submitted notebook. The student's ANSWER cells (only those, matched
 by ``grade_id``) run in the sandboxed worker that also holds their ``numpynet``; the TEST
 cells come from the instructor's source notebook and run here, in the trusted grader, with
-``np`` = the grader's numpy, ``nn`` = a proxy of the student's package, ``quiet`` = the
-grader's own, and each notebook function a proxy of the student's. Every value crossing
+``np`` = the grader's numpy, ``nn`` = a proxy of the student's package, ``quiet``,
+``assert_close``, ``FLOAT32`` and ``GRADCHECK`` = the grader's own (``cells.cell_scope``),
+and each notebook function a proxy of the student's. Every value crossing
 back is plain data (autograder/sandbox/protocol.py), so a notebook cannot redefine a
 helper, patch numpy, install an IPython hook or return an always-equal object to pass a
 test: none of that reaches this process. Demo cells (the MNIST training of lesson 05)
@@ -24,7 +25,6 @@ autograder/cells.py, shared with the students' ``check``.
 
 from __future__ import annotations
 
-import builtins
 import os
 import time
 from collections.abc import Callable
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import numpy as np
 
 from .cells import (  # noqa: F401 - the lesson model, re-exported where the grader reads it
     AnswerCell,
@@ -41,6 +40,7 @@ from .cells import (  # noqa: F401 - the lesson model, re-exported where the gra
     MissingAnswer,
     TestCell,
     Unavailable,
+    cell_scope,
     code_of,
     compiled,
     cut,
@@ -366,7 +366,7 @@ class LessonGrader:
     ) -> CellResult:
         filename = f"<{lesson.name}.ipynb, test cell {test.grade_id}>"
         code = compiled(test.source, filename)
-        scope: dict[str, Any] = {"__builtins__": builtins, "np": np, "nn": nn, "quiet": quiet}
+        scope = cell_scope(nn)
         scope.update(names)
         self.worker.deadline = time.monotonic() + self.timeout
         try:

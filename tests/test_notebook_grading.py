@@ -8,6 +8,7 @@ gradebook whose hand-given points reach the class CSV on the next run without re
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import gradebook, notebooks, release, report
+from autograder import cells, gradebook, notebooks, release, report
 from autograder.cli import grade_all
 from autograder.examples.hostile_notebooks import ROOT, write_base
 from autograder.grade import Grader
@@ -97,7 +98,8 @@ def test_a_public_line_is_named_and_a_hidden_one_is_not(grader, tmp_path):
     assert hidden["status"] == "failed" and hidden["failure"].startswith("a hidden check failed")
     assert "count_parameters((5,))" not in json.dumps(result.to_dict())
     public = cell(result, "05_training_mnist", "l05_accuracy_tests")
-    assert public["failure"].startswith("line 3: assert np.isclose(")
+    assert public["failure"].startswith("line 4: assert_close(got, 2 / 3, ")
+    assert "accuracy of the 3-row example: got 0.5, expected 0.6666667" in public["failure"]
     assert result.notebooks["score"] == NOTEBOOKS - 2 - 1
     assert result.points == PACKAGE  # the package is not touched by notebook answers
 
@@ -142,6 +144,44 @@ def test_the_lint_names_what_the_grader_cannot_run(tmp_path):
     assert "uses 'helper'" in problems[0]
     assert "line 4" in problems[1] and "p.grad[...]" in problems[1]
     assert notebooks.lint_lessons(ROOT / "solutions" / "lessons") == []
+
+
+def test_a_test_cell_may_use_every_set_up_name_and_only_those(tmp_path):
+    # The grader's scope binds exactly the names the lint allows, nn being the one it is given.
+    scope = cells.cell_scope(nn="the package")
+    assert set(scope) == {"__builtins__", *cells.SETUP_NAMES} and scope["nn"] == "the package"
+    source = nbformat.v4.new_notebook()
+    test = nbformat.v4.new_code_cell(
+        "with quiet():\n"
+        "    assert_close(np.ones(2), np.ones(2), 'ones', tol=GRADCHECK)\n"
+        "    assert_close(1.0, 1.0, 'one', tol=FLOAT32)\n"
+        "    assert_close(nn, EXACT, 'not in the set-up cell')\n"
+    )
+    test.metadata["nbgrader"] = {"grade_id": "l9_x_tests", "grade": True, "points": 1}
+    source.cells = [test]
+    nbformat.write(source, tmp_path / "09_x.ipynb")
+    problems = notebooks.lint_lessons(tmp_path)
+    assert len(problems) == 1 and "uses 'EXACT'" in problems[0]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions" / "lessons").glob("*.ipynb")))
+def test_the_set_up_cell_binds_the_set_up_names_its_test_cells_use(path):
+    # In Jupyter a test cell sees what the set-up cell defined: it must bind every set-up
+    # name the lesson's test cells read (the grader's scope has them all regardless).
+    notebook = nbformat.read(path, as_version=4)
+    set_up = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code"
+        and "import numpynet as nn" in c.source
+        and not c.metadata.get("nbgrader")
+    ]
+    assert len(set_up) == 1
+    bound, _ = cells._names(ast.parse(cells.code_of(set_up[0].source)))
+    used: set[str] = set()
+    for test in cells.read_lesson(path).tests:
+        used |= cells._names(ast.parse(cells.code_of(test.source)))[1]
+    assert used & set(cells.SETUP_NAMES) <= bound
 
 
 def test_release_refuses_a_lesson_the_grader_cannot_grade(tmp_path):
