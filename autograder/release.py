@@ -534,12 +534,26 @@ def student_readme(generated: Mapping[str, bytes]) -> str:
     )
 
 
-def _autograder_imports(path: Path, text: str) -> set[str]:
-    """Modules ``autograder.X`` that ``text`` (a file inside autograder/) imports."""
+def autograder_imports(path: Path, text: str) -> set[str]:
+    """Modules ``autograder.X`` that ``text`` (the file ``path`` inside autograder/) imports.
+
+    Imports inside functions count (they run when called); those under
+    ``if TYPE_CHECKING:`` do not (they never run). ``from .x import y`` may name module
+    ``x.y``, so both are listed. Shared by the bundle's closure and tests/test_layers.py.
+    """
     package = "autograder." + ".".join(path.parent.relative_to("autograder").parts)
     package = package.rstrip(".")
+    tree = ast.parse(text)
+    type_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
     names: set[str] = set()
-    for node in ast.walk(ast.parse(text)):
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -631,7 +645,7 @@ def bundle_files(
         files[relative.as_posix()] = data
         if relative.suffix != ".py":
             continue
-        for module in sorted(_autograder_imports(relative, data.decode("utf-8"))):
+        for module in sorted(autograder_imports(relative, data.decode("utf-8"))):
             found = _module_file(root, module)
             if found is not None:
                 todo.append(found)
