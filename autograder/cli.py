@@ -28,7 +28,7 @@ from .grade import (
     submissions_in,
     summarise,
 )
-from .sandbox import Limits, choose
+from .sandbox import Isolation, Limits, choose
 from .sandbox.isolation import MODES
 
 
@@ -36,9 +36,10 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--isolation",
         choices=MODES,
-        default="auto",
-        help="auto: bubblewrap when it works, else degrade and say so; bwrap: require it; "
-        "none: no namespaces (student code can read files)",
+        default="any",
+        help="any (default): bubblewrap, else a separate unprivileged user (as root, with the "
+        "grader's files unreadable to it), else refuse to grade; bwrap, user: require that; "
+        "none: no isolation (student code can read the hidden checks; every report says so)",
     )
     parser.add_argument(
         "--timeout",
@@ -118,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         default="course",
         help="what this Gradescope assignment grades: course (default), lab or all",
     )
+    scope.add_argument(
+        "--isolation",
+        choices=MODES,
+        default="any",
+        help="the isolation policy in the container (default any: bubblewrap, else a "
+        "separate user, else refuse to grade with a results.json that says so)",
+    )
 
     # Listed for --help; main() hands `release ...` to autograder.release.main untouched.
     sub.add_parser("release", help="generate the student material (see release --help)")
@@ -134,8 +142,9 @@ def _grade_one(args: argparse.Namespace) -> int:
     if not args.submission.is_dir():
         print(f"no such folder: {args.submission}", file=sys.stderr)
         return 2
+    outputs = [p.resolve().parent for p in (args.json, args.gradescope, args.feedback) if p]
     grader = Grader(
-        args.isolation,
+        choose(args.isolation, protect=outputs),  # user mode: the reports' folders too
         args.timeout,
         _limits(args),
         notebooks=args.notebooks,
@@ -159,7 +168,11 @@ _POOL_GRADER: Grader | None = None
 
 
 def _pool_start(
-    isolation: str, timeout: float, limits: Limits, notebooks: str, assignment: str = "course"
+    isolation: Isolation | str,
+    timeout: float,
+    limits: Limits,
+    notebooks: str,
+    assignment: str = "course",
 ) -> None:
     global _POOL_GRADER
     _die_with_parent()
@@ -203,7 +216,7 @@ def grade_all(
     folder: Path,
     out: Path,
     jobs: int = 2,
-    isolation: str = "auto",
+    isolation: str = "any",
     timeout: float = DEFAULT_TIMEOUT,
     limits: Limits | None = None,
     notebooks: str = "auto",
@@ -225,8 +238,10 @@ def grade_all(
     from tqdm import tqdm
 
     limits = limits or Limits()
-    chosen = choose(isolation)  # fail early for --isolation bwrap; the same choice everywhere
-    mode = "bwrap" if not chosen.degraded else "none" if isolation == "none" else isolation
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Refuse early; user mode must not read the reports or the other students.
+    chosen = choose(isolation, protect=[out, folder])
+    mode = chosen  # the same checked choice in every grading process
     paths = submissions_in(folder)
     if only is not None:
         unknown = sorted(set(only) - {p.name for p in paths})
@@ -419,7 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import gradescope
 
         files = gradescope.build(
-            hidden=args.hidden, timeout=args.timeout, assignment=args.assignment
+            hidden=args.hidden,
+            timeout=args.timeout,
+            assignment=args.assignment,
+            isolation=args.isolation,
         )
         gradescope.write_zip(files, args.out)
         print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")

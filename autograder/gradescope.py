@@ -60,7 +60,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-# bubblewrap: the sandbox of student code (the grader says "degraded" if it cannot run).
+# bubblewrap: the sandbox of student code. Where the container refuses its namespaces,
+# --isolation any falls back to running student code as a separate uid, else refuses.
 apt-get install -y --no-install-recommends bubblewrap python3 python3-venv python3-pip
 # The course needs Python >= 3.11: Ubuntu 22.04's python3 is 3.10, so add 3.11 there.
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
@@ -72,6 +73,11 @@ fi
 "$PYTHON" -m venv {VENV}
 {VENV}/bin/pip install --upgrade pip
 {VENV}/bin/pip install -r requirements.txt
+# The separate-user sandbox: the grader, hidden checks, reference and notebooks readable by
+# root only; the venv (Python and numpy) readable by every user.
+chmod -R go-rwx "$(pwd)"
+chmod -R go+rX {VENV}
+chmod go+x "$(dirname {VENV})"
 """
 
 RUN_AUTOGRADER = f"""\
@@ -80,6 +86,10 @@ RUN_AUTOGRADER = f"""\
 # The AUTOGRADER_* variables redirect every path (offline tests, a local dry run).
 set -uo pipefail
 cd "${{AUTOGRADER_SOURCE:-/autograder/source}}"
+# Nothing here or in the results is for student code (checked before grading, user mode).
+chmod -R go-rwx . 2>/dev/null
+mkdir -p "${{AUTOGRADER_RESULTS:-/autograder/results}}"
+chmod go-rwx "${{AUTOGRADER_RESULTS:-/autograder/results}}" 2>/dev/null
 exec "${{AUTOGRADER_PYTHON:-{VENV}/bin/python}}" -m autograder.gradescope run
 """
 
@@ -97,16 +107,29 @@ def build(
     hidden: str = "after_published",
     timeout: float = 20.0,
     assignment: str = "course",
+    isolation: str = "any",
 ) -> dict:
     """Every file of the autograder zip: name -> bytes (one zip per assignment)."""
+    from .sandbox.isolation import MODES
+
     if hidden not in report.VISIBILITIES:
         raise ValueError(f"hidden must be one of {report.VISIBILITIES}, got {hidden!r}")
+    if isolation not in MODES:
+        raise ValueError(f"isolation must be one of {MODES}, got {isolation!r}")
     files: dict[str, bytes] = {
         "setup.sh": SETUP_SH.encode(),
         "run_autograder": RUN_AUTOGRADER.encode(),
         "requirements.txt": requirements(root).encode(),
         CONFIG: (
-            json.dumps({"hidden": hidden, "timeout": timeout, "assignment": assignment}, indent=2)
+            json.dumps(
+                {
+                    "hidden": hidden,
+                    "timeout": timeout,
+                    "assignment": assignment,
+                    "isolation": isolation,
+                },
+                indent=2,
+            )
             + "\n"
         ).encode(),
     }
@@ -289,6 +312,25 @@ def _write_results(results: Path, data: dict) -> None:
     temporary.replace(results / "results.json")
 
 
+class Refused(RuntimeError):
+    """No allowed isolation works in this container: nothing was graded (results.json says so)."""
+
+
+def _refusal(reason: str, started: float) -> dict:
+    """The results.json of an upload that was not graded because no isolation works here."""
+    return {
+        "score": 0.0,
+        "execution_time": int(round(time.perf_counter() - started)),
+        "output": "Your upload was NOT graded: this autograder refuses to run student code "
+        "without isolation, and none works in this container. This is not your fault and "
+        f"costs you nothing: tell your instructor. For the instructor: {reason}",
+        "output_format": "md",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
+
+
 def run(
     submission: Path,
     results: Path,
@@ -298,7 +340,9 @@ def run(
     """Grade the upload in ``submission``; write and return ``results/results.json``.
 
     Never raises for anything the upload does: a failure of the grader itself still
-    writes a results.json (score 0, saying so) and prints the traceback to the log.
+    writes a results.json (score 0, saying so) and prints the traceback to the log. Raises
+    :class:`Refused` (after writing a results.json that says so) when the isolation policy
+    (``config["isolation"]``, default any) cannot be met here.
     """
     started = time.perf_counter()
     if config is None:
@@ -309,16 +353,27 @@ def run(
         try:
             from .grade import Grader
             from .notebooks import SOURCE_LESSONS
+            from .sandbox import choose
 
             folder, notes = find_submission(submission, Path(scratch))
             # Every notebook the course has is expected: a missing one scores 0.
             wanted = "always" if any(SOURCE_LESSONS.glob("*.ipynb")) else "skip"
             assignment = str(config.get("assignment", "course"))
-            grader = Grader("auto", timeout, notebooks=wanted, assignment=assignment)
+            try:
+                results.mkdir(mode=0o700, parents=True, exist_ok=True)
+                isolation = choose(str(config.get("isolation", "any")), protect=[results])
+            except RuntimeError as refusal:
+                refused = _refusal(str(refusal), started)
+                print(refused["output"], file=sys.stderr)
+                _write_results(results, refused)
+                raise Refused(str(refusal)) from None
+            grader = Grader(isolation, timeout, notebooks=wanted, assignment=assignment)
             result = grader.grade(folder, name="submission")
             data = report.gradescope(result, hidden)
             data["output"] = "\n".join(f"- {n}" for n in notes) + "\n\n" + data["output"]
             print(report.table(result))
+        except Refused:
+            raise  # its results.json is written
         except Exception as error:  # noqa: BLE001 - Gradescope must get a results.json
             traceback.print_exc()
             data = {
@@ -341,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("run",))
     parser.parse_args(argv)
     paths = {key: Path(os.environ.get(key) or default) for key, default in DEFAULT_PATHS.items()}
-    run(paths["AUTOGRADER_SUBMISSION"], paths["AUTOGRADER_RESULTS"], paths["AUTOGRADER_SOURCE"])
+    try:
+        run(paths["AUTOGRADER_SUBMISSION"], paths["AUTOGRADER_RESULTS"], paths["AUTOGRADER_SOURCE"])
+    except Refused:
+        return 1  # results.json says why; a non-zero exit shows in Gradescope's log
     return 0
 
 

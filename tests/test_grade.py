@@ -353,9 +353,16 @@ def test_requiring_bwrap_where_it_is_missing_fails_clearly(tmp_path, stubs):
     done = run_cli("grade", str(stubs), "--isolation", "bwrap", env=env)
     assert done.returncode == 2
     assert "bubblewrap not available" in done.stderr and "Traceback" not in done.stderr
-    done = run_cli("grade", str(stubs), "--notebooks", "skip", env=env)  # auto: degrades
-    assert done.returncode == 0
-    assert "isolation: degraded - bubblewrap not available" in done.stdout
+    # The default policy (any) refuses rather than grade without isolation: here the
+    # separate user is refused too, as the report folder is writable by every user.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    json_out = shared / "r.json"
+    done = run_cli("grade", str(stubs), "--notebooks", "skip", "--json", str(json_out), env=env)
+    assert done.returncode == 2 and not json_out.exists()
+    assert "refusing to grade" in done.stderr and "bubblewrap not available" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_grade_all_grades_a_class_and_survives_broken_submissions(tmp_path, stubs):

@@ -106,7 +106,12 @@ def test_the_zip_holds_setup_run_checks_reference_and_notebooks(zipped, tmp_path
         f"solutions/lessons/{p.name}" for p in (ROOT / "solutions/lessons").glob("*.ipynb")
     } <= names
     assert not any(n.startswith("autograder/examples/") or "__pycache__" in n for n in names)
-    assert config == {"hidden": "after_published", "timeout": 20.0, "assignment": "course"}
+    assert config == {
+        "hidden": "after_published",
+        "timeout": 20.0,
+        "assignment": "course",
+        "isolation": "any",
+    }
     # setup.sh is valid bash that installs bubblewrap and exactly pyproject's dependencies.
     (tmp_path / "setup.sh").write_text(setup)
     assert subprocess.run(["bash", "-n", str(tmp_path / "setup.sh")]).returncode == 0

@@ -508,9 +508,9 @@ def test_memory_limit_turns_a_huge_allocation_into_memory_error(remote):
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the seccomp filter is x86_64 only")
 def test_processes_cannot_fork(remote):
     worker, nn = remote
-    if "refused" in worker.fork_limit:  # e.g. a container whose own filter forbids seccomp
+    if "seccomp refused" in worker.fork_limit:  # e.g. a container whose filter forbids it
         pytest.skip(f"fork limit: {worker.fork_limit}")
-    assert worker.fork_limit == "blocked (seccomp)"
+    assert worker.fork_limit.startswith("blocked (seccomp on x86_64")
     with pytest.raises(PermissionError):
         nn.fork()
 
@@ -584,15 +584,19 @@ def test_degraded_mode_still_grades_and_says_so(package_dir):
         assert connect(worker).leave_alone(np.ones(2)) == 2.0
 
 
-def test_missing_bwrap_degrades_with_a_clear_reason(monkeypatch, tmp_path):
+def test_missing_bwrap_refuses_by_default_with_a_clear_reason(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
-    isolation = choose("auto")
-    assert isolation.degraded
-    assert isolation.summary == (
-        "isolation: degraded - bubblewrap not available: student code could read files"
-    )
+    results = tmp_path / "results"
+    results.mkdir()
+    results.chmod(0o777)  # writable by a worker's uid: the separate user cannot be used
+    with pytest.raises(RuntimeError, match="refusing to grade") as refused:
+        choose("any", protect=[results])
+    assert "bubblewrap not available" in str(refused.value)
+    assert "--isolation none" in str(refused.value)  # and how to grade anyway
     with pytest.raises(RuntimeError, match="bubblewrap not available"):
         choose("bwrap")
+    isolation = choose("none")  # the explicit opt-in
+    assert isolation.summary.startswith("isolation: degraded - ")
 
 
 def test_a_bwrap_that_cannot_make_namespaces_is_detected(tmp_path):

@@ -31,9 +31,24 @@ from .errors import (  # noqa: F401 - re-exported: the failures belong to the se
     WorkerTimeout,
     outcome_of,
 )
-from .isolation import Isolation, Limits, worker_command
+from .isolation import (
+    Isolation,
+    Limits,
+    UidLease,
+    kill_uid,
+    prepare_user_dir,
+    user_popen_args,
+    worker_command,
+)
 from .proxy import RemoteMethod, RemoteObject
 
+LIMIT_NAMES = {"as": "address space", "cpu": "CPU time", "fsize": "file size", "core": "core"}
+_PROC_LIMITS = {
+    "Max address space": "as",
+    "Max cpu time": "cpu",
+    "Max file size": "fsize",
+    "Max core file size": "core",
+}
 STARTUP_SECONDS = 30.0  # a worker that is not ready by then is reported as crashed
 OUTPUT_KEEP = 16 * 1024  # bytes of student stdout/stderr kept for the report
 
@@ -62,6 +77,53 @@ class OutputTail:
         if self.total > len(self.kept):
             out += f"\n... [{self.total - len(self.kept)} more bytes cut]"
         return out
+
+
+def read_limits(pid: int) -> dict[str, tuple[int, int]]:
+    """The (soft, hard) rlimits of process ``pid`` from /proc/PID/limits; unlimited = 2**63."""
+    found = {}
+    with open(f"/proc/{pid}/limits", encoding="ascii") as handle:
+        for line in handle:
+            for title, name in _PROC_LIMITS.items():
+                if line.startswith(title + " "):
+                    soft, hard = line[len(title) :].split()[:2]
+                    found[name] = tuple(2**63 if v == "unlimited" else int(v) for v in (soft, hard))
+    return found  # type: ignore[return-value]
+
+
+def read_status(pid: int) -> dict[str, str]:
+    """The fields of /proc/PID/status (Seccomp, NoNewPrivs, Uid...) as strings."""
+    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+        return {
+            key: value.strip()
+            for key, _, value in (line.partition(":") for line in handle)
+            if value
+        }
+
+
+def _leaf(pid: int) -> int:
+    """The innermost single descendant of ``pid`` (bwrap -> its init -> the worker)."""
+    for _ in range(4):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+                children = handle.read().split()
+        except OSError:
+            break
+        if len(children) != 1:
+            break
+        pid = int(children[0])
+    return pid
+
+
+def _amount(name: str, value: int) -> str:
+    """A limit as a person reads it: GiB/MiB for sizes, s for CPU."""
+    if value >= 2**62:
+        return "unlimited"
+    if name == "cpu":
+        return f"{value} s"
+    if value >= 1024**3:
+        return f"{value / 1024**3:g} GiB"
+    return f"{value / 1024**2:g} MiB" if value else "0"
 
 
 def _exception_for(error: dict) -> BaseException:
@@ -104,6 +166,9 @@ class Worker:
         self._private: str | None = None
         self.failure: WorkerFailure | None = None
         self._history: list[str] = []  # output of workers already gone
+        self._lease: UidLease | None = None  # user mode: the worker's own uid
+        self._ready: dict = {}  # what the worker measured before any student code ran
+        self._measured = True  # whether the limits were read back after student code ran
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -114,9 +179,20 @@ class Worker:
         self.callbacks.clear()
         self._callback_ids.clear()
         self._private = tempfile.mkdtemp(prefix="npn-worker-")
+        popen_user: dict = {}
+        user_dir = None
+        if self.isolation.mode == "user":
+            self._lease = UidLease()
+            user_dir = prepare_user_dir(Path(self._private), self.submission, self._lease.uid)
+            popen_user = user_popen_args(self._lease.uid)
         parent, child = socket.socketpair()
         argv, env, cwd = worker_command(
-            self.isolation, self.submission, child.fileno(), Path(self._private), self.limits
+            self.isolation,
+            self.submission,
+            child.fileno(),
+            Path(self._private),
+            self.limits,
+            user_dir,
         )
         try:
             self.process = subprocess.Popen(
@@ -128,6 +204,7 @@ class Worker:
                 stderr=subprocess.PIPE,
                 pass_fds=(child.fileno(),),
                 start_new_session=True,  # its own process group: killed as a whole
+                **popen_user,
             )
         finally:
             child.close()
@@ -137,7 +214,10 @@ class Worker:
         hello = self._receive(time.monotonic() + STARTUP_SECONDS, "starting")
         if not isinstance(hello, dict) or hello.get("op") != "ready":
             self._fail(WorkerCrashed, "the worker did not start properly")
+        # Sent before any student code ran: trusted. Read back again after it ran.
+        self._ready = hello
         self.fork_limit = str(hello.get("fork", ""))
+        self._measured = False
 
     @property
     def alive(self) -> bool:
@@ -158,6 +238,14 @@ class Worker:
                 process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        if self._lease is not None:
+            # Whatever it started, setsid or double fork, dies before anything is reported.
+            left = kill_uid(self._lease.uid)
+            if left:
+                self.fork_limit += f"; processes of the worker's uid survived: {left}"
+            self._lease.release()
+            self._lease = None
+        if process is not None:
             for tail in (self.stdout, self.stderr):
                 if tail is not None:
                     tail.thread.join(timeout=1)
@@ -266,7 +354,58 @@ class Worker:
 
     # -- requests -----------------------------------------------------------------------
     def request(self, op: str, **fields: Any) -> Any:
-        """Send one request; return its value or raise the remote exception locally."""
+        """Send one request; return its value or raise the remote exception locally.
+
+        After the first request of a worker (the first student code it ran: importing the
+        package, or a notebook's answer cells), the limits are read back from /proc.
+        """
+        if self._measured:
+            return self._request(op, fields)
+        try:
+            return self._request(op, fields)
+        finally:
+            if self.failure is None and self.process is not None:
+                self._measured = True
+                self._check_limits()
+
+    def _check_limits(self) -> None:
+        """Read the worker's limits and seccomp mode from /proc, as the kernel has them.
+
+        What the worker says after student code ran is the student's to forge; /proc is
+        not. A limit that is looser than at start-up, or a seccomp filter gone, fails the
+        worker (every exercise then says why); the measured values go in ``fork_limit``.
+        """
+        assert self.process is not None
+        pid = _leaf(self.process.pid) if self.isolation.mode == "bwrap" else self.process.pid
+        try:
+            now = read_limits(pid)
+            seccomp = read_status(pid)
+        except OSError:
+            return  # no /proc here (not Linux): the start-up measurement stands
+        problems = []
+        started = self._ready.get("limits", {})
+        shown = []
+        for name, asked in self.limits.rlimits().items():
+            first = started.get(name) if isinstance(started, dict) else None
+            if name not in now or not isinstance(first, list) or len(first) != 2:
+                continue
+            soft, hard = now[name]
+            if soft > int(first[0]) or hard > int(first[1]):
+                problems.append(f"{LIMIT_NAMES[name]} raised to {_amount(name, soft)}")
+            note = "" if soft <= asked else f" (asked {_amount(name, asked)}: NOT in force)"
+            shown.append(f"{LIMIT_NAMES[name]} {_amount(name, soft)}{note}")
+        if self.fork_limit.startswith("blocked") and seccomp.get("Seccomp") != "2":
+            problems.append("the seccomp filter is gone")
+        self.fork_limit += "; read back after the submission ran: " + ", ".join(shown)
+        if problems:
+            self._fail(
+                WorkerCrashed,
+                "the sandbox's limits were not in force after your code ran ("
+                + "; ".join(problems)
+                + "): not graded",
+            )
+
+    def _request(self, op: str, fields: dict) -> Any:
         if self.failure is not None:
             raise self.failure
         if self.sock is None:

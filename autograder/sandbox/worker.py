@@ -1,9 +1,19 @@
 """The sandboxed worker: imports the student's package and serves requests on one socket.
 
-Run as ``python -S worker.py FD CONFIG_JSON``: FD is the worker's end of a socketpair,
-CONFIG_JSON holds resource limits and the site-packages folders to append to sys.path.
+Run as ``python -I -S -B -u worker.py FD CONFIG_JSON``: FD is the worker's end of a
+socketpair, CONFIG_JSON holds resource limits, the site-packages folders to append to
+sys.path and the submission folder. Isolated mode (``-I``: no PYTHON* variables, no
+script folder or current folder on sys.path, no user site) and ``-S`` (no site.py, so no
+sitecustomize, usercustomize or .pth file) mean that nothing of the submission is
+importable while this file sets up: every import of the worker's own (numpy included) is
+done, every resource limit and the seccomp filter are applied and the filter is tried,
+and only THEN does the submission become importable, at the END of sys.path, with
+``numpynet`` alone looked up there first. A ``contextlib.py``, ``json.py``, ``numpy/`` or
+``site.py`` in the submission is never imported in place of the real one.
+
 Nothing on this side is trusted after the student's package is imported: the worker
-only ever sends DATA back (see protocol.py); every comparison happens in the grader.
+only ever sends DATA back (see protocol.py); every comparison happens in the grader,
+which also reads the limits back from /proc once student code has run (session.py).
 
 This file and protocol.py are the only grader files visible inside the sandbox, so it
 imports nothing from ``autograder``.
@@ -11,74 +21,114 @@ imports nothing from ``autograder``.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import ctypes
+import errno
+import importlib
+import importlib.machinery
+import importlib.util
 import json
+import linecache
 import os
+import platform
 import resource
+import struct
 import sys
 import traceback
+import types
 from typing import Any
 
+_RLIMITS = {
+    "as": resource.RLIMIT_AS,
+    "cpu": resource.RLIMIT_CPU,
+    "fsize": resource.RLIMIT_FSIZE,
+    "core": resource.RLIMIT_CORE,
+}
 
-def apply_limits(limits: dict) -> None:
-    """Lower our own resource limits before any student code runs (cannot be raised again)."""
-    names = {
-        "as": resource.RLIMIT_AS,
-        "cpu": resource.RLIMIT_CPU,
-        "fsize": resource.RLIMIT_FSIZE,
-        "core": resource.RLIMIT_CORE,
-    }
+
+def apply_limits(limits: dict) -> dict:
+    """Lower our own resource limits before any student code runs (cannot be raised again).
+
+    Returns what getrlimit reads back afterwards, per name: the measured (soft, hard).
+    """
+    measured = {}
     for name, value in limits.items():
-        if value is None or name not in names:
+        if value is None or name not in _RLIMITS:
             continue
-        soft, hard = resource.getrlimit(names[name])
+        soft, hard = resource.getrlimit(_RLIMITS[name])
         value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
-        # A refused limit is not fatal: the grader reports the limits it asked for.
+        # A refused limit is not fatal here: the read-back below says what is in force.
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(names[name], (value, value))
+            resource.setrlimit(_RLIMITS[name], (value, value))
+        measured[name] = list(resource.getrlimit(_RLIMITS[name]))
+    return measured
 
 
-# seccomp filter (x86_64): fork, vfork and clone without CLONE_THREAD fail with EPERM;
-# clone3 fails with ENOSYS (its flags sit behind a pointer, so libc falls back to clone).
-# Threads still work; processes cannot multiply, so a fork bomb stops at its first fork.
-_AUDIT_ARCH_X86_64 = 0xC000003E
+# The seccomp filter: a syscall made through another ABI than the native one (a 32-bit
+# ``int 0x80`` from a 64-bit process on x86_64) or an x32 syscall number fails with EPERM,
+# whatever it is; so do fork, vfork and clone without CLONE_THREAD; clone3 fails with
+# ENOSYS (its flags sit behind a pointer that seccomp cannot read, and libc falls back to
+# clone for threads). Threads still work; processes cannot multiply.
 _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
-_FORK_FILTER = [
-    # (code, jt, jf, k)
-    (0x20, 0, 0, 4),  # A = seccomp_data.arch
-    (0x15, 1, 0, _AUDIT_ARCH_X86_64),  # if A == x86_64 skip the next
-    (0x06, 0, 0, _ALLOW),  # another ABI: leave it alone
-    (0x20, 0, 0, 0),  # A = seccomp_data.nr
-    (0x35, 7, 0, 0x40000000),  # x32 syscalls: deny (a way around the numbers below)
-    (0x15, 6, 0, 57),  # fork
-    (0x15, 5, 0, 58),  # vfork
-    (0x15, 5, 0, 435),  # clone3 -> ENOSYS
-    (0x15, 0, 2, 56),  # clone: check flags, else allow
-    (0x20, 0, 0, 16),  # A = low word of args[0] (clone flags)
-    (0x45, 0, 1, 0x00010000),  # CLONE_THREAD set: a thread, allow; else deny
-    (0x06, 0, 0, _ALLOW),
-    (0x06, 0, 0, _ERRNO | 1),  # EPERM
-    (0x06, 0, 0, _ERRNO | 38),  # ENOSYS
-]
+_CLONE_THREAD = 0x00010000
+_X32_BIT = 0x40000000
+# machine: (AUDIT_ARCH, fork-like syscall numbers, clone, clone3, has x32 numbers)
+SECCOMP_ARCHES = {
+    "x86_64": (0xC000003E, (57, 58), 56, 435, True),  # fork, vfork; clone; clone3
+    "aarch64": (0xC00000B7, (), 220, 435, False),  # no fork/vfork syscalls there
+}
+
+
+def fork_filter(machine: str) -> list[tuple[int, int, int, int]]:
+    """The classic-BPF program for ``machine`` as (code, jt, jf, k) instructions."""
+    audit, forks, clone, clone3, x32 = SECCOMP_ARCHES[machine]
+    # (op, k, label if true, label if false); None = the next instruction.
+    code: list = [("ld", 4), ("jeq", audit, None, "deny"), ("ld", 0)]  # arch, then nr
+    if x32:
+        code.append(("jge", _X32_BIT, "deny", None))
+    code += [("jeq", number, "deny", None) for number in forks]
+    code += [("jeq", clone3, "enosys", None), ("jeq", clone, "flags", "allow")]
+    code += ["allow", ("ret", _ALLOW), "flags", ("ld", 16)]  # low word of args[0] (LE)
+    code += [("jset", _CLONE_THREAD, "thread", "deny"), "thread", ("ret", _ALLOW)]
+    code += ["deny", ("ret", _ERRNO | errno.EPERM), "enosys", ("ret", _ERRNO | errno.ENOSYS)]
+    labels, index = {}, 0
+    for item in code:
+        if isinstance(item, str):
+            labels[item] = index
+        else:
+            index += 1
+    opcodes = {"ld": 0x20, "jeq": 0x15, "jge": 0x35, "jset": 0x45, "ret": 0x06}
+    program, index = [], 0  # BPF jumps go forward only: a backward label raises here
+    for item in code:
+        if isinstance(item, str):
+            continue
+        op, k = item[0], item[1]
+        jt = jf = 0
+        if len(item) == 4:
+            jt, jf = ((0 if t is None else labels[t] - index - 1) for t in item[2:])
+            if not (0 <= jt < 256 and 0 <= jf < 256):
+                raise ValueError(f"BPF jump out of range in {item}")
+        program.append((opcodes[op], jt, jf, k))
+        index += 1
+    return program
 
 
 def forbid_fork() -> str:
-    """Install the seccomp filter above; returns how process creation is limited."""
-    import ctypes
-    import platform
-    import struct
-
-    if sys.platform != "linux" or platform.machine() != "x86_64":
-        return "not limited (seccomp filter is x86_64 Linux only)"
+    """Install the seccomp filter above and try it; returns how process creation is limited."""
+    machine = platform.machine()
+    if sys.platform != "linux" or machine not in SECCOMP_ARCHES:
+        return f"not limited (no seccomp filter for {sys.platform} {machine})"
+    instructions = fork_filter(machine)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        program = b"".join(struct.pack("<HBBI", *insn) for insn in _FORK_FILTER)
+        program = b"".join(struct.pack("<HBBI", *insn) for insn in instructions)
         buffer = ctypes.create_string_buffer(program)
 
         class SockFprog(ctypes.Structure):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-        prog = SockFprog(len(_FORK_FILTER), ctypes.cast(buffer, ctypes.c_void_p))
+        prog = SockFprog(len(instructions), ctypes.cast(buffer, ctypes.c_void_p))
         pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
         libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
         if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
@@ -88,28 +138,94 @@ def forbid_fork() -> str:
             raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
     except (OSError, AttributeError) as error:
         return f"not limited (seccomp refused: {error})"
-    return "blocked (seccomp)"
+    tried = try_fork(libc, machine)
+    if tried:
+        return f"NOT limited: the seccomp filter is installed but {tried}"
+    return (
+        f"blocked (seccomp on {machine}: fork, vfork, clone without CLONE_THREAD and every "
+        "syscall of another ABI refused; tried: fork refused)"
+    )
+
+
+def try_fork(libc: Any, machine: str) -> str:
+    """Try to make a process through the filter; "" when refused, else what got through.
+
+    Before any student code runs. A child that does appear exits at once.
+    """
+    attempts = [("os.fork", lambda: os.fork())]
+    if machine == "x86_64":  # the x32 number of fork, the way around a number-only filter
+        libc.syscall.restype = ctypes.c_long
+        attempts.append(("x32 fork", lambda: _raw(libc, _X32_BIT | 57)))
+    for name, attempt in attempts:
+        try:
+            pid = attempt()
+        except OSError as error:
+            if error.errno == errno.EPERM:
+                continue
+            return f"{name} failed with {errno.errorcode.get(error.errno, error.errno)}, not EPERM"
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        return f"{name} made a child"
+    return ""
+
+
+def _raw(libc: Any, number: int) -> int:
+    result = libc.syscall(number)
+    if result < 0:
+        raise OSError(ctypes.get_errno(), f"syscall {number}")
+    return result
+
+
+class SubmissionFinder:
+    """Finds ``numpynet`` (only that name) in the submission folder, before anything else.
+
+    Everything else resolves from the standard library and site-packages first: the
+    submission folder is on sys.path too, but last.
+    """
+
+    def __init__(self, folder: str, name: str = "numpynet") -> None:
+        self.folder = folder
+        self.name = name
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        """The submission's ``numpynet``; None for every other module."""
+        if fullname != self.name:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.folder])
 
 
 def main() -> None:
     """Worker entry point: ``argv`` = (socket fd, JSON config); limit itself, then serve."""
     fd = int(sys.argv[1])
     config = json.loads(sys.argv[2])
-    apply_limits(config.get("limits", {}))
-    fork = forbid_fork() if config.get("forbid_fork", True) else "not limited"
-    # -S skipped site.py: add site-packages WITHOUT running .pth files (the course's
-    # editable install would otherwise map `numpynet` to the repository's stubs).
+    # 1. Our own imports, from the Python installation only: -I -S left the script's
+    # folder, the current folder, PYTHONPATH and .pth files out. site-packages are added
+    # WITHOUT their .pth files (the course's editable install would map `numpynet` to
+    # the repository's stubs).
     sys.path.extend(config.get("site", []))
-    if config.get("cwd"):
-        os.chdir(config["cwd"])
-
     import socket
 
     import numpy as np
-    import protocol
 
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("protocol", os.path.join(here, "protocol.py"))
+    protocol = importlib.util.module_from_spec(spec)
+    sys.modules["protocol"] = protocol
+    spec.loader.exec_module(protocol)
+    # 2. Limits and the seccomp filter, measured.
+    limits = apply_limits(config.get("limits", {}))
+    fork = forbid_fork() if config.get("forbid_fork", True) else "not limited (not asked)"
+    if config.get("cwd"):
+        os.chdir(config["cwd"])
+    # 3. Only now can the submission be imported: numpynet from it, the rest after
+    # everything the Python installation has.
+    submission = config.get("submission")
+    if submission:
+        sys.meta_path.insert(0, SubmissionFinder(submission))
+        sys.path.append(submission)
     sock = socket.socket(fileno=fd)
-    Server(sock, np, protocol).run(fork)
+    Server(sock, np, protocol).run(fork, limits)
 
 
 class Server:
@@ -143,8 +259,6 @@ class Server:
         The grader calls these in ONE round trip ("callmethod") instead of fetching a
         bound method first.
         """
-        import types
-
         if isinstance(obj, types.ModuleType):
             names = [n for n, v in vars(obj).items() if callable(v) and not n.startswith("__")]
             return sorted(names)
@@ -182,8 +296,6 @@ class Server:
     @staticmethod
     def describe(error: BaseException) -> dict:
         """``error`` as sent to the grader: type, builtin base, message and the student's frames."""
-        import builtins
-
         builtin = None
         for cls in type(error).__mro__:
             if getattr(builtins, cls.__name__, None) is cls and issubclass(cls, Exception):
@@ -207,9 +319,9 @@ class Server:
         }
 
     # -- requests -----------------------------------------------------------------------
-    def run(self, fork: str) -> None:
-        """Say ready, then answer requests until the grader says exit or hangs up."""
-        self.send({"op": "ready", "pid": os.getpid(), "fork": fork})
+    def run(self, fork: str, limits: dict | None = None) -> None:
+        """Say ready (with the limits measured), then answer requests until told to exit."""
+        self.send({"op": "ready", "pid": os.getpid(), "fork": fork, "limits": limits or {}})
         while True:
             try:
                 request, arrays = self.protocol.recv_message(self.sock, self.ref_in)
@@ -241,8 +353,6 @@ class Server:
         """Carry out one request; returns what it asks for."""
         op = request.get("op")
         if op == "import":
-            import importlib
-
             return importlib.import_module(request["module"])
         if op == "cells":
             return self.run_cells(
@@ -292,10 +402,6 @@ class Server:
         error}}``: a failing cell is recorded and the next one still runs, as in a notebook
         run top to bottom with errors allowed.
         """
-        import importlib
-        import linecache
-        import types
-
         errors: dict[str, dict] = {}
         if not isinstance(namespace, types.ModuleType):  # a new one (else: add to the given)
             namespace = types.ModuleType(name)
