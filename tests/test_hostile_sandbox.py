@@ -309,6 +309,8 @@ def test_user_level_hides_the_grader_the_reference_and_the_results(
         assert f"{name} PermissionError" in result.output, (name, result.output)
     assert "hostile: cannot write results PermissionError" in result.output
     assert (results / "results.json").read_text() == '{"score": 0}'
+    left = result.output.split("hostile: left ", 1)[1].split()[0]
+    assert left.startswith("/tmp/npn-left-by-uid-") and not os.path.exists(left)
 
 
 def test_user_level_kills_a_detached_grandchild_before_results_are_written(

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -278,6 +278,34 @@ def kill_uid(uid: int, rounds: int = 50) -> list[int]:
         if round_ >= 1 and not processes_of(uid):
             break
     return processes_of(uid)
+
+
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")  # where any user may create files
+
+
+def remove_files_of(uid: int, folders: Sequence[str] = SHARED_FOLDERS) -> list[str]:
+    """Delete what ``uid`` left at the top of the world-writable folders; returns the paths.
+
+    Worker uids are reused: a later student's code must not find an earlier one's files.
+    """
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                continue
+    return removed
 
 
 def processes_of(uid: int) -> list[int]:

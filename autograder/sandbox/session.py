@@ -37,6 +37,7 @@ from .isolation import (
     UidLease,
     kill_uid,
     prepare_user_dir,
+    remove_files_of,
     user_popen_args,
     worker_command,
 )
@@ -243,6 +244,7 @@ class Worker:
             left = kill_uid(self._lease.uid)
             if left:
                 self.fork_limit += f"; processes of the worker's uid survived: {left}"
+            remove_files_of(self._lease.uid)  # the uid is reused: leave nothing for the next
             self._lease.release()
             self._lease = None
         if process is not None:

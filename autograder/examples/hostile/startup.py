@@ -14,8 +14,8 @@ The attacks of issue 18's audit, items 1, 2 and 5, as catalogue entries reusing
   ctypes (x86_64): the way around a filter that checks syscall numbers but not the ABI.
 - ``read_grader_files``: reads the hidden checks, the reference, the source notebooks,
   the grader's environment (``/proc/<parent>/environ``) and the results folder, and tries
-  to write a results.json there; for the separate-user level, where these files exist but
-  must be unreadable.
+  to write a results.json there, and leaves a file in /tmp for the next student with the
+  same uid; for the separate-user level, where these files exist but must be unreadable.
 - ``detached_child``: double fork and ``setsid``; the grandchild sleeps, then rewrites the
   results. Run with the fork filter off (tests/test_hostile_sandbox.py) to show that the
   separate-user level kills it anyway before any result is written.
@@ -142,6 +142,10 @@ try:
     print("hostile: WROTE results")
 except OSError as _error:
     print("hostile: cannot write results", type(_error).__name__)
+_left = "/tmp/npn-left-by-uid-%d" % _os.getuid()  # for the next student with this uid
+with open(_left, "w") as _handle:
+    _handle.write("left behind")
+print("hostile: left", _left)
 """
 
 DETACHED = """
