@@ -207,6 +207,7 @@ class Grader:
         finally:
             worker.close()  # first: the output is complete once the worker has exited
             result.output = worker.output()
+            result.problems += [p for p in worker.problems if p not in result.problems]
         result.seconds = time.perf_counter() - started
         return result
 

@@ -378,3 +378,23 @@ def test_kill_uid_reaches_processes_that_left_the_session(tmp_path):
     finally:
         iso.kill_uid(lease.uid)
         lease.release()
+
+
+def test_a_fork_limit_not_in_force_is_a_grader_problem_in_the_report(monkeypatch, tmp_path):
+    """Where the filter cannot be installed (a container refusing seccomp), every report says
+    so as a grader problem; simulated by a worker told not to install it."""
+    from autograder import report
+
+    real = session.worker_command
+
+    def without_filter(*args, **kwargs):
+        argv, env, cwd = real(*args, **kwargs)
+        config = json.loads(argv[-1])
+        config["forbid_fork"] = False
+        return [*argv[:-1], json.dumps(config)], env, cwd
+
+    monkeypatch.setattr(session, "worker_command", without_filter)
+    result = Grader(ISOLATION, timeout=TIMEOUT, notebooks="skip").grade(ROOT / "solutions")
+    assert result.fork_limit.startswith("not limited")
+    assert "process creation not limited (not asked)" in result.problems
+    assert "GRADER PROBLEM: process creation not limited" in report.table(result)

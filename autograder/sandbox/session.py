@@ -159,6 +159,8 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.fork_limit = ""
+        # What the sandbox could not hold here (grader-side: the report names them).
+        self.problems: list[str] = []
         self.callbacks: dict[int, Callable] = {}
         self._callback_ids: dict[int, int] = {}
         self._callback_error: BaseException | None = None
@@ -218,6 +220,8 @@ class Worker:
         # Sent before any student code ran: trusted. Read back again after it ran.
         self._ready = hello
         self.fork_limit = str(hello.get("fork", ""))
+        if self.limits.forbid_fork and not self.fork_limit.startswith("blocked"):
+            self._problem(f"process creation {self.fork_limit}")
         self._measured = False
 
     @property
@@ -244,6 +248,7 @@ class Worker:
             left = kill_uid(self._lease.uid)
             if left:
                 self.fork_limit += f"; processes of the worker's uid survived: {left}"
+                self._problem(f"processes of the worker's uid survived the kill: {left}")
             remove_files_of(self._lease.uid)  # the uid is reused: leave nothing for the next
             self._lease.release()
             self._lease = None
@@ -380,8 +385,14 @@ class Worker:
         assert self.process is not None
         pid = _leaf(self.process.pid) if self.isolation.mode == "bwrap" else self.process.pid
         try:
-            now = read_limits(pid)
             seccomp = read_status(pid)
+            # The worker's own pid in its namespace, as it said before student code ran:
+            # never read another process's limits by mistake (bwrap's, say).
+            inner = seccomp.get("NSpid", "").split()[-1:]
+            if inner != [str(self._ready.get("pid"))]:
+                self.fork_limit += "; not read back (the worker's process was not found)"
+                return
+            now = read_limits(pid)
         except OSError:
             return  # no /proc here (not Linux): the start-up measurement stands
         problems = []
@@ -395,6 +406,8 @@ class Worker:
             if soft > int(first[0]) or hard > int(first[1]):
                 problems.append(f"{LIMIT_NAMES[name]} raised to {_amount(name, soft)}")
             note = "" if soft <= asked else f" (asked {_amount(name, asked)}: NOT in force)"
+            if note:
+                self._problem(f"the worker's {LIMIT_NAMES[name]} limit{note}")
             shown.append(f"{LIMIT_NAMES[name]} {_amount(name, soft)}{note}")
         if self.fork_limit.startswith("blocked") and seccomp.get("Seccomp") != "2":
             problems.append("the seccomp filter is gone")
@@ -406,6 +419,10 @@ class Worker:
                 + "; ".join(problems)
                 + "): not graded",
             )
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
 
     def _request(self, op: str, fields: dict) -> Any:
         if self.failure is not None:
