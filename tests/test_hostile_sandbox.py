@@ -398,3 +398,26 @@ def test_a_fork_limit_not_in_force_is_a_grader_problem_in_the_report(monkeypatch
     assert result.fork_limit.startswith("not limited")
     assert "process creation not limited (not asked)" in result.problems
     assert "GRADER PROBLEM: process creation not limited" in report.table(result)
+
+
+def test_user_level_grades_the_reference_in_full_notebooks_included(user_level):
+    result = Grader(user_level, timeout=30, notebooks="always").grade(ROOT / "solutions")
+    assert result.points == result.max_points, result.output
+    assert result.notebooks is not None
+    assert result.notebooks["score"] == result.notebooks["max_score"] > 0, result.notebooks
+    assert result.fork_limit.startswith("blocked (seccomp") or sys.platform != "linux"
+    assert "read back after the submission ran: address space 3 GiB" in result.fork_limit
+
+
+def test_run_autograder_exits_non_zero_when_it_refuses(tmp_path, monkeypatch):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / gradescope.CONFIG).write_text(json.dumps({"isolation": "bwrap"}))
+    shutil.copytree(ROOT / "solutions" / "numpynet", tmp_path / "upload" / "numpynet")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bubblewrap
+    monkeypatch.setenv("AUTOGRADER_SOURCE", str(source))
+    monkeypatch.setenv("AUTOGRADER_SUBMISSION", str(tmp_path / "upload"))
+    monkeypatch.setenv("AUTOGRADER_RESULTS", str(tmp_path / "results"))
+    assert gradescope.main(["run"]) == 1
+    data = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert data["output"].startswith("Your upload was NOT graded")
