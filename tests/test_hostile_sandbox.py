@@ -14,6 +14,7 @@ the command line's refusal; the Gradescope refusal is here).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -247,6 +248,9 @@ def world_python() -> tuple[str, tuple[str, ...]] | None:
 def private_grader():
     """The grader's package and solutions/ made unreadable to other users (git keeps no such
     bits), restored after; root, the grader's user, reads them as before."""
+    # One test at a time (pytest -n 2): another's restore must not reopen the files mid-test.
+    lock = open(Path(tempfile.gettempdir()) / "npn-private-grader.lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
     changed = []
     for top in (iso.GRADER_PACKAGE, ROOT / "solutions"):
         for folder, _dirs, files in os.walk(top):
@@ -261,6 +265,7 @@ def private_grader():
         for path, mode in changed:
             with contextlib.suppress(OSError):
                 os.chmod(path, mode)
+        lock.close()  # releases the lock
 
 
 @pytest.fixture
