@@ -347,10 +347,25 @@ def test_user_level_refuses_a_layout_where_the_grader_is_readable(shared_dirs):
     if python is None:
         pytest.skip("no Python of this version that other users may run")
     results, _ = shared_dirs
-    results.chmod(0o755)  # the results readable by everyone
     with pytest.raises(RuntimeError, match="refusing to grade") as refused:
-        choose("user", protect=[results], python=python)
-    assert f"can read {results}" in str(refused.value) or "can read" in str(refused.value)
+        choose("user", protect=[results], python=python)  # the checkout as git leaves it
+    assert f"can read {iso.GRADER_PACKAGE}" in str(refused.value)
+
+
+def test_user_level_refuses_a_class_folder_other_users_can_read(user_level, shared_dirs):
+    """grade-all protects the class: 3,000 readable files (too many for one argv) named."""
+    results, _ = shared_dirs
+    klass = results.parent / "class"
+    for student in range(100):
+        folder = klass / f"s{student}" / "numpynet"
+        folder.mkdir(parents=True)
+        for index in range(30):
+            (folder / f"module_with_a_long_name_{index}.py").write_text("x = 1\n")
+    klass.chmod(0o755)
+    with pytest.raises(RuntimeError, match="refusing to grade") as refused:
+        choose("user", protect=[results, klass], python=user_level.python)
+    assert f"can read {klass}" in str(refused.value)
+    shutil.rmtree(klass)
 
 
 def test_gradescope_refuses_without_isolation_and_says_so(tmp_path, monkeypatch):

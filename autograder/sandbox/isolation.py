@@ -25,7 +25,6 @@ no isolation, and every report then says what that does not cover.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -201,6 +200,8 @@ class UidLease:
     """One uid of UID_RANGE held for one worker: an flock on a file only root can open."""
 
     def __init__(self) -> None:
+        import fcntl  # Unix only: imported where the separate-user level is used
+
         self.uid = -1
         self._fd: int | None = None
         folder = UID_LOCKS
@@ -376,7 +377,7 @@ def protected_paths(extra: Iterable[str | Path] = ()) -> list[Path]:
 
 _PROBE = r"""
 import json, os, sys
-paths, site = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+paths, site = json.loads(sys.stdin.read()), json.loads(sys.argv[1])
 found = []
 sys.path.extend(site)
 try:
@@ -432,7 +433,8 @@ def probe_user(isolation: Isolation, protect: Iterable[str | Path] = ()) -> str 
         return f"no worker uid available ({error})"
     try:
         done = subprocess.run(
-            [executable, *PYTHON_FLAGS, "-c", _PROBE, json.dumps(targets), json.dumps(site)],
+            [executable, *PYTHON_FLAGS, "-c", _PROBE, json.dumps(site)],
+            input=json.dumps(targets).encode(),  # a class folder is too long for argv
             capture_output=True,
             timeout=60,
             cwd="/",

@@ -186,6 +186,7 @@ class Worker:
         user_dir = None
         if self.isolation.mode == "user":
             self._lease = UidLease()
+            kill_uid(self._lease.uid)  # anything a crashed grader's worker left running
             user_dir = prepare_user_dir(Path(self._private), self.submission, self._lease.uid)
             popen_user = user_popen_args(self._lease.uid)
         parent, child = socket.socketpair()
