@@ -208,6 +208,7 @@ class Grader:
             worker.close()  # first: the output is complete once the worker has exited
             result.output = worker.output()
             result.problems += [p for p in worker.problems if p not in result.problems]
+            result.fork_limit = result.fork_limit or worker.fork_limit  # notebooks alone too
         result.seconds = time.perf_counter() - started
         return result
 

@@ -441,3 +441,16 @@ def test_run_autograder_exits_non_zero_when_it_refuses(tmp_path, monkeypatch):
     assert gradescope.main(["run"]) == 1
     data = json.loads((tmp_path / "results" / "results.json").read_text())
     assert data["output"].startswith("Your upload was NOT graded")
+
+
+@x86_64_linux
+def test_notebooks_alone_report_the_limits_read_back_too():
+    """The lab (lesson 06 alone) runs no package: its answer cells are the first student
+    code, and the report still carries what was tried and read back."""
+    result = Grader(ISOLATION, timeout=30, notebooks="always", assignment="lab").grade(
+        ROOT / "solutions"
+    )
+    if "seccomp refused" in result.fork_limit:
+        pytest.skip(f"this container forbids seccomp: {result.fork_limit}")
+    assert result.fork_limit.startswith("blocked (seccomp on x86_64"), result.fork_limit
+    assert "read back after the submission ran: address space 3 GiB" in result.fork_limit
