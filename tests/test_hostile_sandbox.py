@@ -467,3 +467,28 @@ def test_notebooks_alone_report_the_limits_read_back_too():
         pytest.skip(f"this container forbids seccomp: {result.fork_limit}")
     assert result.fork_limit.startswith("blocked (seccomp on x86_64"), result.fork_limit
     assert "read back after the submission ran: address space 3 GiB" in result.fork_limit
+
+
+@pytest.mark.slow
+def test_the_students_check_needs_no_sandbox(tmp_path):
+    """`python -m autograder check` runs the student's own code in their own process: no
+    bubblewrap, no separate user, no refusal (a laptop, macOS included)."""
+    from test_check import course
+
+    folder = course(tmp_path, ROOT / "solutions" / "numpynet", ROOT / "solutions" / "lessons")
+    no_bwrap = tmp_path / "bin"
+    no_bwrap.mkdir()
+    (no_bwrap / "python3").symlink_to(sys.executable)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = str(no_bwrap)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "passing public checks: 214 of 214 points" in done.stdout
+    assert "refusing" not in done.stdout + done.stderr
