@@ -257,9 +257,12 @@ def kill_uid(uid: int, rounds: int = 50) -> list[int]:
     escape it), until none is left. Then /proc is read to confirm (Linux).
     """
     import signal
+    import warnings
 
     for round_ in range(rounds):
-        pid = os.fork()
+        with warnings.catch_warnings():  # 3.12+: the child only makes system calls
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: only plain system calls, then _exit
             code = 1
             try:
