@@ -79,6 +79,8 @@ def draw(student: str, components: int, bugs: tuple[int, ...]) -> list[tuple[int
     SHA-256, no random generator: the same code gives the same draw on every machine.
     """
     student = str(student).strip()
+    if not student:
+        raise NotImplementedError("Put your lab code in STUDENT (the cell above)")
     if not CODE.match(student):
         raise ValueError(
             f"STUDENT = {student!r} is not a lab code (your-id-0123456789): put the code your "

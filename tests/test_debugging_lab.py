@@ -418,7 +418,7 @@ def _lab(result) -> dict:
 def test_all_answers_right_earn_every_autograded_point_of_the_lab(grader, tmp_path) -> None:
     submission = _submit(tmp_path, "ada", lab.code_for("ada"), lab.key("ada"))
     result = _lab(grader.grade(submission))
-    assert result["score"] == result["max_score"] == 2 * len(lab.MYSTERY_IDS)
+    assert result["score"] == result["max_score"] == 2 * len(lab.MYSTERY_IDS) + 1
     assert result["cells"]["l06_student_check"]["status"] == "passed"
     assert result["manual_max_score"] == 7
     assert result["cells"]["l06_evidence"]["status"] == "needs manual grading"
@@ -442,7 +442,7 @@ def test_wrong_answers_earn_nothing_and_the_feedback_names_the_experiment(grader
     key = lab.key("cy")
     wrong = {k: next(c for c in lab.COMPONENTS if c != key[k]) for k in lab.MYSTERY_IDS}
     result = _lab(grader.grade(_submit(tmp_path, "cy", lab.code_for("cy"), wrong)))
-    assert result["score"] == 0
+    assert result["score"] == 1  # the lab code's point only
     for k, entry in lab.draw(lab.code_for("cy")).items():
         cell = result["cells"][f"l06_mystery_{k}"]
         assert cell["status"] == "failed"
@@ -455,7 +455,7 @@ def test_unanswered_and_invalid_answers_say_so(grader, tmp_path) -> None:
     result = _lab(
         grader.grade(_submit(tmp_path, "dee", lab.code_for("dee"), {1: "ReLU.backwards"}))
     )
-    assert result["score"] == 0
+    assert result["score"] == 1  # the lab code's point only
     assert "not one of the ids" in result["cells"]["l06_mystery_1"]["failure"]
     second = result["cells"]["l06_mystery_2"]
     assert second["status"] == "not started" and "not answered yet" in second["failure"]
@@ -468,10 +468,11 @@ def test_the_feedback_before_the_due_date_counts_valid_ids_only(grader, tmp_path
     result = grader.grade(_submit(tmp_path, "eve", lab.code_for("eve"), answers))
     text = report.feedback(result)
     assert "6 of 7 answers are valid component ids" in text
-    for word in ("l06_mystery", "points", "score", "/14", "/21", "passed", "failed"):
+    score = f"{2 * 5 + 1}/{2 * 7 + 1 + 7}"  # five right answers and the code's point, of 22
+    for word in ("l06_mystery", "points", score, "/22", "passed", "failed"):
         assert word not in text
     monkeypatch.setenv(lab.DETAILS_VARIABLE, "1")  # the instructor releases the details
-    assert "l06_mystery" in report.feedback(result) or "/21" in report.feedback(result)
+    assert f"notebooks {score}" in report.feedback(result)
 
 
 def _gradescope(tmp_path: Path, email: str, student: str, answers: dict) -> dict:
@@ -496,7 +497,7 @@ def test_gradescope_shows_no_per_mystery_result_or_score_before_the_due_date(tmp
         assert "l06_mystery" not in test["output"] and "7 of 7 answers are valid" in test["output"]
     assert "l06_mystery" not in data["output"]
     # Not vacuous: the submitter's key was used (full marks, hidden) and results exist.
-    assert data["score"] == 2 * len(lab.MYSTERY_IDS)
+    assert data["score"] == 2 * len(lab.MYSTERY_IDS) + 1
 
 
 def test_gradescope_grades_the_submitter_from_its_metadata(tmp_path, monkeypatch) -> None:
@@ -505,7 +506,7 @@ def test_gradescope_grades_the_submitter_from_its_metadata(tmp_path, monkeypatch
     assert data.get("visibility", "visible") == "visible"
     shown = json.dumps(data["tests"])
     assert "l06_student_check" in shown and "l06_mystery" in shown  # details, once released
-    assert data["score"] < 2 * len(lab.MYSTERY_IDS)
+    assert data["score"] < 2 * len(lab.MYSTERY_IDS)  # + 1 for a matching code: not given
 
 
 # -- the lab is its own assignment ------------------------------------------------------------
@@ -536,4 +537,14 @@ def test_each_assignment_grades_its_own_work(tmp_path) -> None:
     lab_only = Grader(choose("auto"), timeout=10, notebooks="always", assignment="lab")
     result = lab_only.grade(write_base("solved", tmp_path / "eve"))
     assert result.exercises == [] and list(result.notebooks["notebooks"]) == [NAME]
-    assert result.max_total == 2 * len(lab.MYSTERIES) + 7
+    assert result.max_total == 2 * len(lab.MYSTERY_IDS) + 1 + 7
+
+
+def test_the_readme_command_prints_each_students_lab_code() -> None:
+    import subprocess
+
+    command = "python -m autograder.lab codes jdoe ada"  # as the README prints it
+    assert command in " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    argv = [sys.executable, *command.split()[1:]]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [f"{i}\t{lab.code_for(i)}" for i in ("jdoe", "ada")]
