@@ -13,8 +13,9 @@ cannot compute a classmate's draw and a classmate's answers score at chance. The
 holds every bug of the pool as one encoded payload (JSON, zlib, base64: hidden from a plain
 look or diff, not from a determined student; the lesson says decoding is not the exercise).
 
-Run ``python -m autograder.lab`` after editing the pool or the catalogue: it rewrites the
-payload line of solutions/lessons/debugging_lab.py (then run ``release``).
+Run ``python -m autograder.lab`` after editing the pool, the catalogue or the secret: it
+rewrites the payload of solutions/lessons/debugging_lab.py and the source notebook's solutions
+(``SOLVER``'s code, answers and evidence); then run ``release``.
 """
 
 from __future__ import annotations
@@ -361,6 +362,45 @@ def write_payload(path: Path = LAB_MODULE) -> bool:
     return new != text
 
 
+LAB_NOTEBOOK = ROOT / "solutions" / "lessons" / f"{NOTEBOOK}.ipynb"
+# The instructor's own answers in the source notebook: those of this identity's code.
+SOLVER = "instructor"
+SOLUTION = re.compile(r"(### BEGIN SOLUTION\n).*?(### END SOLUTION)", re.DOTALL)
+
+
+def solutions() -> dict[str, str]:
+    """The solution region of each answer cell of the source notebook, for ``SOLVER``."""
+    drawn = draw(code_for(SOLVER))
+    answers = "".join(f'    {k}: "{entry.component}",\n' for k, entry in drawn.items())
+    evidence = "".join(
+        f"{k}. `{entry.component}`: {entry.diagnostic}; it fails {', '.join(entry.shows)}.\n"
+        for k, entry in drawn.items()
+    )
+    return {
+        "l06_student": f'STUDENT = "{code_for(SOLVER)}"\n',
+        "l06_answers": f"ANSWERS = {{\n{answers}}}\n",
+        "l06_evidence": f"(For the code of {SOLVER!r}.) The step that shows each bug:\n{evidence}",
+    }
+
+
+def write_solutions(path: Path = LAB_NOTEBOOK) -> bool:
+    """Rewrite the solution regions of ``path`` for ``SOLVER``'s draw; True when they changed."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    wanted = solutions()
+    changed = False
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in wanted:
+            new = SOLUTION.sub(lambda m: m.group(1) + wanted[grade_id] + m.group(2), cell.source)
+            changed |= new != cell.source
+            cell.source = new
+    if changed:
+        nbformat.write(notebook, path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m autograder.lab``: rewrite the payload; ``codes ID...``: print lab codes."""
     args = sys.argv[1:] if argv is None else argv
@@ -369,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{identity}\t{code_for(identity)}")
         return 0
     print("payload rewritten" if write_payload() else "payload already current")
+    print("solutions rewritten" if write_solutions() else "solutions already current")
     return 0
 
 

@@ -113,6 +113,8 @@ def test_the_notebook_grades_against_the_submitters_draw_and_lists_the_pool() ->
         assert ast.unparse(tree.body[2].test) == "answer == right"
         assert test.metadata["nbgrader"]["points"] == 2
     assert "check_student(STUDENT)" in _hidden(cells["l06_student_check"])
+    for grade_id, solution in lab.solutions().items():
+        assert solution in cells[grade_id].source, "run `python -m autograder.lab`, then release"
     names: dict = {}
     exec(cells["l06_student"].source, names)  # noqa: S102 - our own source notebook
     exec(cells["l06_answers"].source, names)  # noqa: S102
