@@ -393,7 +393,8 @@ def write_solutions(path: Path = LAB_NOTEBOOK) -> bool:
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in wanted:
-            new = SOLUTION.sub(lambda m: m.group(1) + wanted[grade_id] + m.group(2), cell.source)
+            body = wanted[grade_id]
+            new = SOLUTION.sub(lambda m, body=body: m.group(1) + body + m.group(2), cell.source)
             changed |= new != cell.source
             cell.source = new
     if changed:
