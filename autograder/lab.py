@@ -140,7 +140,7 @@ MYSTERY_IDS = (1, 2, 3, 4, 5, 6, 7)
 # -- identities and draws -----------------------------------------------------------------
 def code_for(identity: str, secret: str = SECRET) -> str:
     """``identity-`` and ten hex digits of an HMAC of ``identity`` under the secret."""
-    identity = str(identity).strip()
+    identity = "_".join(str(identity).split())  # a code has no spaces (a name with spaces)
     digest = hmac.new(secret.encode(), identity.encode(), hashlib.sha256).hexdigest()
     return f"{identity}-{digest[:10]}"
 

@@ -162,6 +162,8 @@ def test_lab_codes_need_the_secret() -> None:
     assert code.startswith("jdoe-") and _module().CODE.match(code)
     assert lab.code_for("jdoe", secret="another term") != code
     assert lab.code_for("ada") != code
+    spaced = lab.code_for(" A Student ")  # a Gradescope name when there is no email
+    assert spaced.startswith("A_Student-") and _module().CODE.match(spaced)
 
 
 def test_every_draw_of_50_identities_has_seven_distinct_components_built_as_drawn() -> None:
