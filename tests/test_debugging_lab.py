@@ -169,7 +169,7 @@ def test_lab_codes_need_the_secret() -> None:
 def test_every_draw_of_50_identities_has_seven_distinct_components_built_as_drawn() -> None:
     module = _module()
     built: list = []
-    original = module._build
+    original, pool = module._build, lab.spec()["pool"]
     module._build = lambda patches, X, y, seed: built.append(patches)
     try:
         for identity in IDENTITIES:
@@ -181,7 +181,7 @@ def test_every_draw_of_50_identities_has_seven_distinct_components_built_as_draw
                 module.mystery(k, None, None, code)
                 component = lab.COMPONENTS.index(entry.component)
                 bug = lab.POOL[component][1].index(entry.bug)
-                assert built == [lab.spec()["pool"][component]["bugs"][bug]]
+                assert built == [pool[component]["bugs"][bug]]
     finally:
         module._build = original
     with pytest.raises(ValueError, match="lab code"):
