@@ -552,3 +552,16 @@ def test_the_readme_command_prints_each_students_lab_code() -> None:
     argv = [sys.executable, *command.split()[1:]]
     out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == [f"{i}\t{lab.code_for(i)}" for i in ("jdoe", "ada")]
+
+
+def test_grade_says_lab_details_only_with_the_instructors_flag(tmp_path, monkeypatch) -> None:
+    from autograder import cli
+
+    monkeypatch.delenv(lab.DETAILS_VARIABLE, raising=False)  # restored (unset) afterwards
+    submission = _submit(tmp_path, "fay", lab.code_for("fay"), lab.key("fay"))
+    base = ["grade", str(submission), "--assignment", "lab", "--notebooks", "always"]
+    assert cli.main([*base, "--feedback", str(tmp_path / "before.md")]) == 0
+    before = (tmp_path / "before.md").read_text()
+    assert "7 of 7 answers are valid component ids" in before and "15/22" not in before
+    assert cli.main([*base, "--feedback", str(tmp_path / "after.md"), "--lab-details"]) == 0
+    assert "notebooks 15/22" in (tmp_path / "after.md").read_text()
