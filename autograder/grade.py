@@ -35,6 +35,7 @@ from .collection import (  # noqa: F401 - re-exported: callers import them from 
     configure_hypothesis,
     default_suite,
 )
+from .lab import grading_as
 from .notebooks import LessonGrader, source_lessons
 from .results import (  # noqa: F401 - re-exported: callers import them from here
     SCORING_RULE,
@@ -203,7 +204,9 @@ class Grader:
                     nn=nn,
                     nn_problem=broken,
                 )
-                result.notebooks = lessons.grade(path / "lessons")
+                # The lab grades the mysteries of the identity graded (autograder/lab.py).
+                with grading_as(result.name):
+                    result.notebooks = lessons.grade(path / "lessons")
         finally:
             worker.close()  # first: the output is complete once the worker has exited
             result.output = worker.output()

@@ -400,6 +400,9 @@ training stops at the first missing one and names its lesson.
   to stderr (a warning too) fails: keep the `with quiet():` the test cells use.
 - **The derivation** in lesson 02 ({notebook_manual} points) is graded by hand: show the
   steps the lesson asks for, in Markdown with LaTeX.
+- **Lesson 06, the debugging lab**, is not in this table: it comes once lessons 00-05 are
+  due, as its own assignment with its own zip and a note on how it is graded, and its
+  points never count here.
 
 ## 6. Submit
 
@@ -582,9 +585,14 @@ ASSIGNMENTS = ("course", "lab")
 LAB_FILES = (f"{LESSONS}/06_debugging_lab.ipynb", f"{LESSONS}/debugging_lab.py")
 LAB_README = """# Lesson 06: the debugging lab
 
-Copy the two files of `lessons/` into the `lessons/` folder of your course (next to lessons
-00-05), then open `lessons/06_debugging_lab.ipynb`. The lab uses YOUR `numpynet`: finish
-lessons 00-05 first. Hand in as before, with `lessons/06_debugging_lab.ipynb` included.
+This note sits at the top of the zip; the lab itself is the two files in the zip's `lessons/`:
+copy them into the `lessons/` folder of your course (next to lessons 00-05), then open
+`lessons/06_debugging_lab.ipynb`. The lab uses YOUR `numpynet`: finish lessons 00-05 first.
+Put the lab code your instructor gives you in `STUDENT`: your mysteries are built from it.
+Hand in as before, with `lessons/06_debugging_lab.ipynb` included. How you are graded: 1
+point for your own lab code and 2 per mystery, automatically, against the mysteries of the
+identity you submit as, and 7 points for your evidence, by hand; until the due date the
+grader says only how many of your answers are valid ids.
 """
 
 

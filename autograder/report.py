@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import exercises
+from . import exercises, lab
 from .results import SubmissionResult
 
 GRADESCOPE_SPEC = "https://gradescope-autograders.readthedocs.io/en/latest/specs/"
@@ -174,6 +174,8 @@ def _failing(e, shown: tuple[str, ...]) -> list:  # noqa: ANN001 - an ExerciseRe
 
 def feedback(result: SubmissionResult) -> str:
     """Markdown feedback a student can read: per exercise what failed, no hidden test code."""
+    if result.assignment == "lab" and not lab.details_released():
+        return lab.feedback_until_due(result)  # no score or key before the due date
     lines = [
         f"# Feedback for {result.name}",
         "",

@@ -229,10 +229,12 @@ def test_source_notebook_runs_with_the_reference_without_errors_or_stderr(name: 
     assert not _stderr(nb), f"cells wrote to stderr: {_stderr(nb)[:3]}"
 
 
-# A stub's message, nbgrader's empty one, or the lab's "not answered yet" for a blank answer.
+# A stub's message, nbgrader's empty one, or the lab's "not answered yet" for a blank answer
+# (or a blank lab code).
 STUB_ERROR = re.compile(
     r"^(Exercise \d\.\d: .+ - see lessons/\d\d_\w+\.ipynb"
-    r"|Mystery \d+ is not answered yet: put a component id in ANSWERS\[\d+\])?$"
+    r"|Mystery \d+ is not answered yet: put a component id in ANSWERS\[\d+\]"
+    r"|Put your lab code in STUDENT \(the cell above\))?$"
 )
 
 
