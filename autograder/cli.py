@@ -341,7 +341,7 @@ def _failed_result(path: Path, isolation: str, why: str, assignment: str) -> Sub
         isolation,
         rows,
         scoring_rule=scoring_rule(assignment),
-        problems=[message],
+        problems=[why],
         assignment=assignment,
     )
 

@@ -144,7 +144,13 @@ def problems(result: SubmissionResult) -> list[str]:
     ``ex2_1:timeout``, ``02_softmax_cross_entropy/l02_x:error``, ``grader: <what>``: the
     CSV's problems column (joined by "; ") and class.txt's status.
     """
-    found = {f"{e.id}:{e.status}" for e in result.exercises if e.status in ("timeout", "error")}
+    # An exercise failing with a grader problem (the grading process died) is that problem.
+    grader_side = {f"grader problem: {p}" for p in result.problems} | set(result.problems)
+    found = {
+        f"{e.id}:{e.status}"
+        for e in result.exercises
+        if e.status in ("timeout", "error") and e.message not in grader_side
+    }
     for name, notebook in ((result.notebooks or {}).get("notebooks") or {}).items():
         for grade_id, cell in (notebook.get("cells") or {}).items():
             if cell.get("status") in ("timeout", "error"):
