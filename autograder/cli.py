@@ -627,6 +627,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         gradescope.write_zip(files, args.out)
         print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")
+        auto, hand = gradescope.points(args.assignment)
+        print(
+            f"on Gradescope, set the autograder's points to {auto:g}"
+            + (f" and add a manual question worth {hand:g} (graded by hand)" if hand else "")
+        )
         return 0
     if args.command == "examples":
         from .examples import build_example_submissions
