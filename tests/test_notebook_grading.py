@@ -228,7 +228,10 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     assert float(rows["ada"]["total"]) == ada.total and float(rows["ada"]["max_total"]) == MAX
     assert float(rows["bob"]["total"]) == 0.0
     gradescope = json.loads((out / "ada" / "results.json").read_text())
-    assert gradescope["score"] == ada.total
+    # Gradescope's results.json: the autograded points only (hand grades go in its manual
+    # question), with the hand grade given so far said in its output.
+    assert gradescope["score"] == ada.total - 4.0 == ada.autograded_total
+    assert "4/5 given so far" in gradescope["output"]
 
 
 def test_grade_all_regrades_only_what_changed(tmp_path):
