@@ -350,9 +350,14 @@ def _failed_result(path: Path, isolation: str, why: str, assignment: str) -> Sub
 _INTERRUPTED = False
 
 
-def _on_interrupt(signum: int, frame: object) -> None:
+def _on_interrupt_flag_only() -> None:
+    """Record that Ctrl-C came (checked by :func:`_check_interrupt`)."""
     global _INTERRUPTED
     _INTERRUPTED = True
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    _on_interrupt_flag_only()
     raise KeyboardInterrupt
 
 

@@ -288,3 +288,24 @@ def test_class_csv_escapes_formula_cells():
     assert students == ["'" + n for n in names[:-1]] + ["plain"]
     assert all(not row["problems"].startswith(("=", "+", "-", "@")) for row in rows)
     assert report.csv_safe(-2.0) == -2.0  # numbers are numbers
+
+
+def test_an_interruption_swallowed_by_nbgrader_writes_no_report(tmp_path, monkeypatch):
+    """nbgrader catches what interrupts its autograde and returns the traceback as text:
+    grade-all must still stop before writing that student's reports."""
+    from autograder import cli, gradebook
+
+    def interrupted(course, student, lessons, notebooks):
+        cli._on_interrupt_flag_only()  # what the SIGINT handler records, as Ctrl-C would
+        raise RuntimeError("nbgrader autograde failed: Traceback ...\nKeyboardInterrupt")
+
+    monkeypatch.setattr(gradebook, "record", interrupted)
+    submission = write_base("stubs", tmp_path / "class" / "ann")
+    result = SubmissionResult("ann", str(submission), "isolation: test", [], fingerprint="f")
+    result.notebooks = {"notebooks": {"00": {"submitted": True, "cells": {}}}}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cli._finish(result, submission, tmp_path / "out", tmp_path / "course")
+    finally:
+        cli._INTERRUPTED = False
+    assert not (tmp_path / "out" / "ann").exists()

@@ -275,3 +275,7 @@ def test_without_a_working_nbgrader_grade_all_grades_on_and_says_so(tmp_path, mo
     assert fay.notebooks["score"] == NOTEBOOKS  # the scores do not need the gradebook
     assert any("gradebook not kept" in p and "alembic not found" in p for p in fay.problems)
     assert "gradebook not kept" in (out / "fay" / "table.txt").read_text()
+    # ... and in the class files, where the instructor looks first.
+    rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
+    assert "grader: gradebook not kept" in rows["fay"]["problems"]
+    assert "grader problem" in (out / "class.txt").read_text()
