@@ -432,12 +432,13 @@ def class_table(results: Sequence[SubmissionResult]) -> str:
     )
     lines = [header]
     if results:
-        nb_max = max(r.notebook_max_points for r in results)
+        graded = any(r.notebooks is not None for r in results)
+        nb_max = _points(max(r.notebook_max_points for r in results)) if graded else "-"
         hand_max = max(r.manual_max_points for r in results)
         lines.append(
             f"{MAXIMUM_ROW:<{width}}"
             + "".join(f"{_points(e.points):>6}" for e in columns)
-            + f"{_points(nb_max):>6}{_points(max(r.max_total for r in results)):>8}"
+            + f"{nb_max:>6}{_points(max(r.max_total for r in results)):>8}"
             + f"{_points(hand_max):>6}  hand: points awaiting hand grading"
         )
     for r in results:
