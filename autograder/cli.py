@@ -433,6 +433,8 @@ def _grade_class(
     chosen = choose(isolation)  # fail early for --isolation bwrap; the same choice everywhere
     mode = "bwrap" if not chosen.degraded else "none" if isolation == "none" else isolation
     paths = submissions_in(folder)
+    if any(p.name == report.MAXIMUM_ROW for p in paths):  # class.csv's row of maxima
+        raise RuntimeError(f"a submission folder is called {report.MAXIMUM_ROW}: rename it")
     if only is not None:
         unknown = sorted(set(only) - {p.name for p in paths})
         if unknown:

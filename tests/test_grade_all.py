@@ -309,3 +309,9 @@ def test_an_interruption_swallowed_by_nbgrader_writes_no_report(tmp_path, monkey
     finally:
         cli._INTERRUPTED = False
     assert not (tmp_path / "out" / "ann").exists()
+
+
+def test_a_folder_named_like_the_maxima_row_is_refused(tmp_path):
+    (tmp_path / "class" / report.MAXIMUM_ROW).mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="rename it"):
+        grade_all(tmp_path / "class", tmp_path / "out", isolation=ISOLATION, progress=False)
