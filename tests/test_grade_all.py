@@ -163,6 +163,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        children = _children(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
 def _slow_package(target: Path, seconds: float) -> None:
     """A correct package whose import sleeps ``seconds`` (inside the sandbox)."""
     write_base("solved", target)
@@ -200,7 +216,12 @@ def test_a_killed_grading_process_costs_its_student_only(tmp_path):
         while not graders:  # a grading process with a sandbox under it: grading 0_victim
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "0_victim's grading never started"
-            graders = [c for c in _children(process.pid) if _children(c)]
+            graders = [
+                c
+                for c in _children(process.pid)
+                if "spawn_main" in _cmdline(c) and any("worker.py" in _cmdline(d) for d in
+                                                       _descendants(c))
+            ]  # fmt: skip
             time.sleep(0.05)
         assert not list(out.glob("*/report.json"))  # nobody finished before 0_victim
         os.kill(graders[0], signal.SIGKILL)
