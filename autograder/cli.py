@@ -10,19 +10,21 @@ examples OUT                                                  write example subm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from . import gradebook, report
 from .exercises import ASSIGNMENTS
 from .grade import (
     DEFAULT_TIMEOUT,
+    NOTEBOOK_CHOICES,
     Grader,
     SubmissionResult,
     fingerprint,
@@ -30,6 +32,7 @@ from .grade import (
     summarise,
 )
 from .lab import DETAILS_VARIABLE
+from .results import scoring_rule
 from .sandbox import Isolation, Limits, choose
 from .sandbox.isolation import MODES
 
@@ -54,10 +57,12 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--notebooks",
-        choices=("auto", "skip", "always"),
-        default="auto",
-        help="grade lessons/*.ipynb (answer cells sandboxed, tests trusted): auto = when the "
-        "submission has them, always = a missing notebook scores 0",
+        choices=NOTEBOOK_CHOICES,
+        default="grade",
+        help="grade (default): every notebook of the assignment is graded (answer cells "
+        "sandboxed, tests trusted), a missing one scores 0 as 'not submitted', so every "
+        "student is out of the assignment's maximum; skip: the package only, and every report "
+        "says so (auto and always: old names of grade)",
     )
     parser.add_argument(
         "--assignment",
@@ -171,7 +176,7 @@ def _grade_one(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- grade-all: one Grader per pool process, so the checks are collected once per process --
+# -- grade-all: one Grader per grading process, so the checks are collected once per process --
 _POOL_GRADER: Grader | None = None
 
 
@@ -207,17 +212,184 @@ def _pool_grade(path: str) -> dict:
     return _POOL_GRADER.grade(path).to_dict()
 
 
-def _failed_result(path: Path, isolation: str, error: BaseException) -> SubmissionResult:
-    """A result for a submission whose grading process itself failed (never expected)."""
+def _pool_main(connection: Connection, initargs: tuple) -> None:
+    """A grading process: grade each path received, send back ("ok", data) or ("error", why).
+
+    Ctrl-C is grade-all's to handle (it kills this process), never a traceback in here.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _pool_start(*initargs)
+        broken = ""
+    except Exception as error:  # noqa: BLE001 - said for every student this process is given
+        broken = f"the grader could not start: {type(error).__name__}: {error}"
+    while True:
+        try:
+            path = connection.recv()
+        except (EOFError, OSError):
+            return
+        if path is None:
+            return
+        if broken:
+            connection.send(("error", broken))
+            continue
+        try:
+            reply = ("ok", _pool_grade(path))
+        except Exception as error:  # noqa: BLE001 - a grader bug costs this student only
+            reply = ("error", f"the grader failed: {type(error).__name__}: {error}")
+        connection.send(reply)
+
+
+def _death(exitcode: int | None) -> str:
+    """Why a grading process ended, in words (a negative exit code is a signal)."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        likely = (
+            " (out of memory, most likely: the OOM killer sends it)" if name == "SIGKILL" else ""
+        )
+        return f"killed by {name}{likely}"
+    return f"exited with code {exitcode}"
+
+
+class _Pool:
+    """``jobs`` grading processes, each given one submission at a time.
+
+    Unlike a ProcessPoolExecutor, the death of one process (an OOM kill, a segfault in the
+    trusted grader) costs only the student it was grading: that student gets an ``error``
+    result saying why, a new process takes its place, every other student is graded.
+    """
+
+    def __init__(self, jobs: int, initargs: tuple) -> None:
+        self.jobs, self.initargs = max(1, jobs), initargs
+        self.context = get_context("spawn")  # fresh processes: no inherited threads or state
+        # slot -> (process, our end of its pipe, the job it grades or None)
+        self.slots: list[list] = []
+
+    def _start(self) -> list:
+        ours, theirs = self.context.Pipe()
+        process = self.context.Process(
+            target=_pool_main, args=(theirs, self.initargs), name="numpynet-grader", daemon=True
+        )
+        process.start()
+        theirs.close()
+        return [process, ours, None]
+
+    def run(self, jobs: Sequence, done: Callable[[object, str, object], None]) -> None:
+        """Grade every job (``job[0]`` is the submission's path); ``done(job, kind, payload)``.
+
+        ``kind`` is "ok" (payload: the result's data) or "error" (payload: why).
+        """
+        pending = list(reversed(jobs))
+        while pending or any(slot[2] is not None for slot in self.slots):
+            idle = [slot for slot in self.slots if slot[2] is None]
+            while pending and (idle or len(self.slots) < self.jobs):
+                slot = idle.pop() if idle else self._start()
+                if slot not in self.slots:
+                    self.slots.append(slot)
+                slot[2] = pending.pop()
+                try:
+                    slot[1].send(str(slot[2][0]))
+                except OSError:  # it died while idle: the job goes back, a new process comes
+                    pending.append(slot[2])
+                    self._drop(slot)
+            busy = [s for s in self.slots if s[2] is not None]
+            ready = set(wait([s[1] for s in busy] + [s[0].sentinel for s in busy]))
+            for slot in busy:
+                process, connection, job = slot
+                if connection not in ready and process.sentinel not in ready:
+                    continue
+                try:
+                    kind, payload = connection.recv()
+                except (EOFError, OSError):  # it died: this student costs, the others do not
+                    process.join(5)
+                    kind = "error"
+                    payload = (
+                        f"the grading process died while grading this submission "
+                        f"({_death(process.exitcode)}); not graded: grade-all grades it again "
+                        "on its next run"
+                    )
+                    self._drop(slot)
+                else:
+                    slot[2] = None
+                done(job, kind, payload)
+
+    def _drop(self, slot: list) -> None:
+        slot[0].join(1)
+        slot[1].close()
+        self.slots.remove(slot)
+
+    def close(self, now: bool = False) -> None:
+        """Stop every grading process: politely, or at once (``now``: Ctrl-C, an error)."""
+        for _process, connection, _ in self.slots:
+            if not now:
+                with contextlib.suppress(OSError):
+                    connection.send(None)
+        for process, connection, _ in self.slots:
+            if now:
+                process.kill()  # its sandbox dies with it (die-with-parent)
+            process.join(1 if now else 10)
+            if process.is_alive():
+                process.kill()
+                process.join(1)
+            connection.close()
+        self.slots = []
+
+
+def _failed_result(path: Path, isolation: str, why: str, assignment: str) -> SubmissionResult:
+    """A result for a submission whose grading process itself failed: ``error``, and why.
+
+    No fingerprint: grade-all grades it again on its next run.
+    """
     from . import exercises
     from .grade import CheckResult
 
-    message = f"the grader failed on this submission: {type(error).__name__}: {error}"
+    message = f"grader problem: {why}"
     rows = [
         summarise(e, [CheckResult(e.id, e.id, "public", "error", message)])
         for e in exercises.EXERCISES
+        if exercises.grades_package(assignment)
     ]
-    return SubmissionResult(path.name, str(path), isolation, rows, problems=[message])
+    return SubmissionResult(
+        path.name,
+        str(path),
+        isolation,
+        rows,
+        scoring_rule=scoring_rule(assignment),
+        problems=[why],
+        assignment=assignment,
+    )
+
+
+# -- Ctrl-C: stop at once, never write a report that the interruption cut short --------
+_INTERRUPTED = False
+
+
+def _on_interrupt_flag_only() -> None:
+    """Record that Ctrl-C came (checked by :func:`_check_interrupt`)."""
+    global _INTERRUPTED
+    _INTERRUPTED = True
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    _on_interrupt_flag_only()
+    raise KeyboardInterrupt
+
+
+def _check_interrupt() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C came, even if a library swallowed the first one.
+
+    nbgrader catches exceptions around its autograde and returns the traceback as text:
+    without this, a report carrying that traceback would be written.
+    """
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
 
 
 def grade_all(
@@ -227,7 +399,7 @@ def grade_all(
     isolation: str = "any",
     timeout: float = DEFAULT_TIMEOUT,
     limits: Limits | None = None,
-    notebooks: str = "auto",
+    notebooks: str = "grade",
     progress: bool = True,
     force: bool = False,
     only: Sequence[str] | None = None,
@@ -240,9 +412,42 @@ def grade_all(
     the students to regrade, the others keep their last report). Each student's reports
     are written as they finish, and ``class.csv``/``class.txt`` (every student with a
     report) are rewritten atomically as grading goes, so an interrupted run (Ctrl-C,
-    SIGKILL) loses no finished student. Notebook results go into the nbgrader course kept
-    in ``out/nbgrader``, and hand-given points are read back from it on every run.
+    SIGKILL) loses no finished student. A grading process that dies (OOM kill, crash)
+    costs only the student it was grading (``error``, and why). Notebook results go into
+    the nbgrader course kept in ``out/nbgrader``, and hand-given points are read back from
+    it on every run.
     """
+    import signal
+    import threading
+
+    global _INTERRUPTED
+    _INTERRUPTED = False
+    handler = None
+    if threading.current_thread() is threading.main_thread():
+        handler = signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        return _grade_class(
+            folder, out, jobs, isolation, timeout, limits, notebooks, progress, force, only,
+            assignment,
+        )  # fmt: skip
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
+def _grade_class(
+    folder: Path,
+    out: Path,
+    jobs: int,
+    isolation: str,
+    timeout: float,
+    limits: Limits | None,
+    notebooks: str,
+    progress: bool,
+    force: bool,
+    only: Sequence[str] | None,
+    assignment: str,
+) -> list[SubmissionResult]:
     from tqdm import tqdm
 
     limits = limits or Limits()
@@ -251,6 +456,8 @@ def grade_all(
     chosen = choose(isolation, protect=[out, folder])
     mode = chosen  # the same checked choice in every grading process
     paths = submissions_in(folder)
+    if any(p.name == report.MAXIMUM_ROW for p in paths):  # class.csv's row of maxima
+        raise RuntimeError(f"a submission folder is called {report.MAXIMUM_ROW}: rename it")
     if only is not None:
         unknown = sorted(set(only) - {p.name for p in paths})
         if unknown:
@@ -284,7 +491,6 @@ def grade_all(
         else:
             todo.append((path, stamp))
     classfiles = _ClassFiles(out, paths, results)
-    context = get_context("spawn")  # fresh processes: no inherited threads or state
     bar = tqdm(
         total=len(results) + len(todo),
         initial=len(results),
@@ -292,29 +498,28 @@ def grade_all(
         unit="submission",
         disable=not progress,
     )
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, jobs),
-        mp_context=context,
-        initializer=_pool_start,
-        initargs=(mode, timeout, limits, notebooks, assignment),
-    )
+
+    def done(job: tuple[Path, str], kind: str, payload: object) -> None:
+        path, stamp = job
+        _check_interrupt()
+        try:
+            if kind != "ok":
+                raise RuntimeError(str(payload))
+            result = SubmissionResult.from_dict(payload)  # type: ignore[arg-type]
+            result.fingerprint = stamp
+        except Exception as error:  # noqa: BLE001 - one broken grading never stops the batch
+            why = str(error) if kind != "ok" else f"{type(error).__name__}: {error}"
+            result = _failed_result(path, chosen.summary, why, assignment)
+        results[path.name] = _finish(result, path, out, course)
+        bar.update(1)
+        classfiles.update()
+
+    pool = _Pool(jobs, (mode, timeout, limits, notebooks, assignment))
     try:
-        futures = {pool.submit(_pool_grade, str(p)): (p, stamp) for p, stamp in todo}
-        for future in as_completed(futures):
-            path, stamp = futures[future]
-            try:
-                result = SubmissionResult.from_dict(future.result())
-                result.fingerprint = stamp
-            except Exception as error:  # noqa: BLE001 - one broken grading never stops the batch
-                result = _failed_result(path, chosen.summary, error)
-            results[path.name] = _finish(result, path, out, course)
-            bar.update(1)
-            classfiles.update()
-        pool.shutdown()
+        pool.run(todo, done)
+        pool.close()
     except BaseException:  # Ctrl-C (KeyboardInterrupt) or any error: stop grading now
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()  # mid-grading students are regraded next time
+        pool.close(now=True)  # mid-grading students are graded next time
         raise
     finally:
         bar.close()
@@ -368,6 +573,9 @@ def _finish(
         if result.notebooks is not None:
             result.problems.append(str(course))
         course = None
+    notebooks = (result.notebooks or {}).get("notebooks") or {}
+    if not any(nb.get("submitted") for nb in notebooks.values()):
+        course = None  # nothing to keep or to grade by hand (nbgrader refuses an empty folder)
     if course is not None and result.notebooks is not None:
         student = gradebook.student_id(path.name)
         try:
@@ -380,6 +588,7 @@ def _finish(
                 result.notebooks["recorded"] = result.fingerprint
         except Exception as error:  # noqa: BLE001 - the gradebook must not stop the class
             result.problems.append(f"gradebook: {type(error).__name__}: {error}")
+    _check_interrupt()  # a report cut short by Ctrl-C is never written: graded next time
     report.write_all(result, out / path.name)
     return result
 
@@ -415,7 +624,9 @@ def _grade_all(args: argparse.Namespace) -> int:
         f"{len(results)} submissions in {seconds:.1f} s with {args.jobs} jobs; "
         f"reports in {args.out} (class.csv, <student>/feedback.md, results.json, report.json)"
     )
-    if args.notebooks != "skip":
+    if args.notebooks == "skip":
+        print("package only (--notebooks skip): no notebook was graded, totals are the package's")
+    else:
         course = gradebook.course_folder(args.out)
         print(f"hand grading: cd {course} && nbgrader formgrader (then run grade-all again)")
     return 0
@@ -451,6 +662,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         gradescope.write_zip(files, args.out)
         print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")
+        auto, hand = gradescope.points(args.assignment)
+        print(
+            f"on Gradescope, set the autograder's points to {auto:g}"
+            + (f" and add a manual question worth {hand:g} (graded by hand)" if hand else "")
+        )
         return 0
     if args.command == "examples":
         from .examples import build_example_submissions

@@ -43,6 +43,7 @@ from .results import (  # noqa: F401 - re-exported: callers import them from her
     CheckResult,
     ExerciseResult,
     SubmissionResult,
+    scoring_rule,
 )
 from .sandbox import (
     Isolation,
@@ -58,6 +59,9 @@ from .sandbox import (
 )
 
 DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
+# --notebooks: "grade" every notebook of the assignment (missing ones score 0) or "skip"
+# them all; "auto" and "always" are older names of "grade".
+NOTEBOOK_CHOICES = ("grade", "skip", "auto", "always")
 MESSAGE_CHARS = 600  # a message longer than this is cut in reports
 _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
 
@@ -162,7 +166,7 @@ class Grader:
         timeout: float = DEFAULT_TIMEOUT,
         limits: Limits | None = None,
         suite: Suite | None = None,
-        notebooks: str = "auto",
+        notebooks: str = "grade",
         assignment: str = "course",
     ) -> None:
         self.isolation = choose(isolation) if isinstance(isolation, str) else isolation
@@ -188,6 +192,7 @@ class Grader:
             exercises=[],
             problems=list(self.suite.problems),
             assignment=self.assignment,
+            scoring_rule=scoring_rule(self.assignment),
         )
         worker = Worker(path, self.isolation, self.limits)
         try:
@@ -216,10 +221,9 @@ class Grader:
         return result
 
     def _wants_notebooks(self, path: Path) -> bool:
-        if self.notebooks == "skip":
-            return False
-        lessons = path / "lessons"
-        return self.notebooks == "always" or (lessons.is_dir() and any(lessons.glob("*.ipynb")))
+        # The assignment defines the maximum: its notebooks are graded whether submitted or
+        # not (a missing one scores 0, "not submitted"); only "skip" grades the package alone.
+        return self.notebooks != "skip"
 
     def _grade_package(
         self, path: Path, worker: Worker, result: SubmissionResult
@@ -303,7 +307,7 @@ def grade(
     submission: str | Path,
     isolation: str = "auto",
     timeout: float = DEFAULT_TIMEOUT,
-    notebooks: str = "auto",
+    notebooks: str = "grade",
     assignment: str = "course",
 ) -> SubmissionResult:
     """Grade one submission with the default checks (a convenience for scripts and tests)."""

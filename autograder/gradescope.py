@@ -141,6 +141,23 @@ def build(
     return files
 
 
+def points(assignment: str = "course") -> tuple[float, float]:
+    """(autograded, hand-graded) points of ``assignment``: what to set on Gradescope.
+
+    The autograder's points are the package's and the notebook test cells' (the tests of
+    results.json add up to exactly this); the hand-graded cells (the derivation, the lab's
+    evidence) belong in a manual question of that many points, never in results.json.
+    """
+    from .exercises import EXERCISES, grades_package, in_assignment
+    from .notebooks import source_lessons
+
+    lessons = [lesson for lesson in source_lessons() if in_assignment(lesson.name, assignment)]
+    auto = float(sum(e.points for e in EXERCISES)) if grades_package(assignment) else 0.0
+    auto += sum(test.points for lesson in lessons for test in lesson.tests)
+    hand = float(sum(points for lesson in lessons for _, points in lesson.manual))
+    return auto, hand
+
+
 def write_zip(files: Mapping[str, bytes], target: Path) -> None:
     """A reproducible zip, setup.sh and run_autograder executable, everything at its root."""
     buffer = io.BytesIO()

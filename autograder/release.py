@@ -582,6 +582,19 @@ def _module_file(root: Path, module: str) -> Path | None:
 # Assignments: the course (lessons 00-05 and the package) and, handed out once those are
 # due, the debugging lab (lesson 06): its mysteries are near-solutions of earlier exercises.
 ASSIGNMENTS = ("course", "lab")
+# What a student's own repository (GitHub Classroom) must not commit: the environment,
+# the data, training runs and caches.
+STUDENT_GITIGNORE = """\
+.venv/
+data/mnist/
+runs/
+__pycache__/
+*.pyc
+.ipynb_checkpoints/
+.pytest_cache/
+.hypothesis/
+*.egg-info/
+"""
 LAB_FILES = (f"{LESSONS}/06_debugging_lab.ipynb", f"{LESSONS}/debugging_lab.py")
 LAB_README = """# Lesson 06: the debugging lab
 
@@ -616,6 +629,7 @@ def bundle_files(
         return lab_bundle_files(generated)
     files = {name: data for name, data in generated.items() if name not in LAB_FILES}
     files["README.md"] = student_readme(files).encode("utf-8")  # its points: this bundle's
+    files[".gitignore"] = STUDENT_GITIGNORE.encode("utf-8")  # a GitHub Classroom repo, say
     for name in BUNDLE_FILES:
         if (root / name).is_file():
             files[name] = (root / name).read_bytes()
@@ -711,7 +725,11 @@ def main(argv: list[str] | None = None) -> int:
         help="write/check the generated folders here (default: root)",
     )
     parser.add_argument(
-        "--bundle", type=Path, default=None, help="also write the student bundle (folder or .zip)"
+        "--bundle",
+        type=Path,
+        default=None,
+        help="write the student bundle (folder or .zip); numpynet/ and lessons/ are then "
+        "written only with --out",
     )
     parser.add_argument(
         "--assignment",
@@ -735,6 +753,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             print(f"release --check: {len(files)} generated files in sync")
+        elif args.bundle is not None and args.out is None:
+            # Making a bundle never rewrites the checkout behind the instructor's back.
+            print(
+                f"release: {', '.join(f'{d}/' for d in GENERATED_DIRS)} in {out} left as they "
+                "are (--bundle alone writes only the bundle; add --out DIR to write them too)"
+            )
         else:
             changed = write_tree(files, out)
             print(f"release: {len(files)} generated files, {changed} changed, in {out}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,32 @@ def _first_line(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
+def _cell(text: object) -> str:
+    """``text`` fit for one cell of a Markdown table: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _fenced(text: str, indent: str = "") -> list[str]:
+    """``text`` as a fenced code block, its fence longer than any backtick run inside."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [indent + fence, *(indent + line for line in text.splitlines()), indent + fence]
+
+
+def has_package(result: SubmissionResult) -> bool:
+    """Whether the package is part of what ``result`` graded (not for the lab alone)."""
+    return bool(result.exercises) or exercises.grades_package(result.assignment)
+
+
+def _gist(text: str, width: int = 200) -> str:
+    """A long (traceback-bearing) message in one line: its first and last lines."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    gist = lines[0] if lines else ""
+    if len(lines) > 1:
+        gist += " ... " + lines[-1]
+    return gist if len(gist) <= width else gist[: width - 3] + "..."
+
+
 def _notebooks(result: SubmissionResult) -> list[tuple[str, dict, float, float, float]]:
     """(notebook, its report, score, max, points awaiting hand grading) for each notebook.
 
@@ -56,20 +83,28 @@ def _notebooks(result: SubmissionResult) -> list[tuple[str, dict, float, float, 
     return rows
 
 
+def _failing_cells(notebook: dict) -> dict[str, dict]:
+    """The autograded cells of ``notebook`` that did not pass, by grade id."""
+    cells = notebook.get("cells") or {}
+    return {g: c for g, c in cells.items() if c.get("auto") and not c.get("passed")}
+
+
 def _notebook_rows(result: SubmissionResult) -> list[tuple[str, float, float, str]]:
-    """(notebook, score, max, note) for each graded notebook; hand-graded cells included."""
+    """(notebook, score, max, one-line note) for each graded notebook; hand-graded included.
+
+    The note names every failing test cell and its status (messages go below tables).
+    """
     rows = []
     for name, notebook, score, maximum, pending in _notebooks(result):
-        failing = [
-            f"{cell.get('status', 'failed')}: {cell.get('failure', '')}"
-            for cell in (notebook.get("cells") or {}).values()
-            if cell.get("auto") and not cell.get("passed")
-        ]
-        note = "not submitted" if not notebook.get("submitted", True) else ""
-        if not note and failing:
-            note = failing[0]
-        if pending and notebook.get("submitted", True):
-            note = f"{_points(pending)} points await hand grading" + (f"; {note}" if note else "")
+        failing = _failing_cells(notebook)
+        if not notebook.get("submitted", True):
+            note = "not submitted"
+        else:
+            note = ", ".join(f"{g}: {c.get('status', 'failed')}" for g, c in failing.items())
+            if pending:
+                note = f"{_points(pending)} points await hand grading" + (
+                    f"; {note}" if note else ""
+                )
         rows.append((name, score, maximum, note))
     return rows
 
@@ -77,24 +112,69 @@ def _notebook_rows(result: SubmissionResult) -> list[tuple[str, float, float, st
 def headline(result: SubmissionResult) -> str:
     """The one total every report gives: package + notebooks, hand-graded points included."""
     text = f"total: {_points(result.total)}/{_points(result.max_total)}"
-    parts = [f"package {_points(result.points)}/{_points(result.max_points)}"]
+    parts = []
+    if has_package(result):
+        parts.append(f"package {_points(result.points)}/{_points(result.max_points)}")
     if result.notebooks is not None:
         parts.append(
             f"notebooks {_points(result.notebook_points)}/{_points(result.notebook_max_points)}"
         )
         if result.awaiting_manual:
             parts.append(f"{_points(result.awaiting_manual)} points await hand grading")
+    else:
+        parts.append("notebooks not graded")
     return f"{text} ({', '.join(parts)})"
 
 
+def autograded_headline(result: SubmissionResult) -> str:
+    """The machine-graded total (Gradescope's score), and what is left to hand grading."""
+    text = f"autograded: {_points(result.autograded_total)}/{_points(result.autograded_max)}"
+    if result.manual_max_points:
+        given = result.manual_max_points - result.awaiting_manual
+        text += (
+            f"; {_points(result.manual_max_points)} more points are graded by hand, not here"
+            + (f" ({_points(result.manual_points)}/{_points(given)} given so far)" if given else "")
+        )
+    return text
+
+
 def problems(result: SubmissionResult) -> list[str]:
-    """Crashes and timeouts, package and notebooks: the CSV's problems column."""
-    found = {f"{e.id}:{e.status}" for e in result.exercises if e.status in ("timeout", "error")}
+    """Crashes and timeouts, package and notebooks, and grader-side problems.
+
+    ``ex2_1:timeout``, ``02_softmax_cross_entropy/l02_x:error``, ``grader: <what>``: the
+    CSV's problems column (joined by "; ") and class.txt's status.
+    """
+    # An exercise failing with a grader problem (the grading process died) is that problem.
+    grader_side = {f"grader problem: {p}" for p in result.problems} | set(result.problems)
+    found = {
+        f"{e.id}:{e.status}"
+        for e in result.exercises
+        if e.status in ("timeout", "error") and e.message not in grader_side
+    }
     for name, notebook in ((result.notebooks or {}).get("notebooks") or {}).items():
         for grade_id, cell in (notebook.get("cells") or {}).items():
             if cell.get("status") in ("timeout", "error"):
                 found.add(f"{name}/{grade_id}:{cell['status']}")
-    return sorted(found)
+    grader = [f"grader: {_gist(p)}" for p in result.problems]
+    return sorted(found) + list(dict.fromkeys(grader))
+
+
+def _not_submitted(result: SubmissionResult) -> int:
+    """How many of the assignment's notebooks the student did not hand in."""
+    notebooks = ((result.notebooks or {}).get("notebooks") or {}).values()
+    return sum(not nb.get("submitted", True) for nb in notebooks)
+
+
+def status(result: SubmissionResult) -> str:
+    """class.txt's status: ok, or what went wrong (statuses, grader problem, not submitted)."""
+    found = problems(result)
+    words = sorted({p.rpartition(":")[2] for p in found if not p.startswith("grader: ")})
+    if any(p.startswith("grader: ") for p in found):
+        words.append("grader problem")
+    missing = _not_submitted(result)
+    if missing:
+        words.append(f"{missing} notebook{'s' if missing > 1 else ''} not submitted")
+    return ", ".join(words) or "ok"
 
 
 def table(result: SubmissionResult, width: int = 130) -> str:
@@ -103,9 +183,9 @@ def table(result: SubmissionResult, width: int = 130) -> str:
         f"{result.name}: {headline(result)} ({result.seconds:.1f} s)",
         result.isolation,
         f"scoring: {result.scoring_rule}",
-        "",
-        f"{'exercise':<8} {'title':<26} {'points':>9}  {'status':<11} message",
     ]
+    if result.exercises:
+        lines += ["", f"{'exercise':<8} {'title':<26} {'points':>9}  {'status':<11} message"]
     for e in result.exercises:
         points = f"{_points(e.points)}/{_points(e.max_points)}"
         lines.append(
@@ -145,15 +225,16 @@ def _exercise_feedback(e, shown: tuple[str, ...] = ("public", "hidden")) -> str:
     groups: dict[tuple[str, str], list[str]] = {}
     for check in _failing(e, shown):
         where = "public" if check.visibility == "public" else "hidden"
-        name = f"{where} check `{check.name.split('::', 1)[-1]}`"
+        name = f"{where} check `{check.name.split('::', 1)[-1].replace('`', chr(39))}`"
         key = (check.outcome, check.message.strip() or "(no message)")
         groups.setdefault(key, []).append(name)
+    if groups:
+        lines.append("")
     for (outcome, message), names in groups.items():
         shown_names = ", ".join(names[:3]) + (
             f" and {len(names) - 3} more" if len(names) > 3 else ""
         )
-        lines.append(f"- {shown_names} - {outcome}:")
-        lines += ["", "  ```", *("  " + line for line in message.splitlines()), "  ```", ""]
+        lines += [f"- {shown_names} - {outcome}:", "", *_fenced(message, "  "), ""]
     if "public" in shown and _failing(e, ("public",)):
         lines.append(
             f"Run the public checks yourself: `pytest autograder/public -m {e.id}` "
@@ -173,36 +254,52 @@ def _failing(e, shown: tuple[str, ...]) -> list:  # noqa: ANN001 - an ExerciseRe
 
 
 def feedback(result: SubmissionResult) -> str:
-    """Markdown feedback a student can read: per exercise what failed, no hidden test code."""
+    """Markdown feedback a student can read: per exercise what failed, no hidden test code.
+
+    CommonMark + GFM tables: one table row per exercise and per notebook, every cell on one
+    line; each message, however many lines, in a fenced block below its table.
+    """
     if result.assignment == "lab" and not lab.details_released():
         return lab.feedback_until_due(result)  # no score or key before the due date
     lines = [
-        f"# Feedback for {result.name}",
+        f"# Feedback for {_cell(result.name)}",
         "",
         f"**{headline(result)}**",
         "",
         result.isolation,
         "",
         f"Scoring: {result.scoring_rule}.",
-        "",
-        "| exercise | title | points | status |",
-        "|---|---|---|---|",
     ]
+    if result.exercises:
+        lines += ["", "| exercise | title | points | status |", "|---|---|---|---|"]
     for e in result.exercises:
-        lines.append(
-            f"| {e.number} | {e.title} | {_points(e.points)}/{_points(e.max_points)} | {e.status} |"
-        )
+        points = f"{_points(e.points)}/{_points(e.max_points)}"
+        lines.append(f"| {e.number} | {_cell(e.title)} | {points} | {e.status} |")
     for e in result.exercises:
         if e.status == "passed":
             continue
         lines += ["", f"## Exercise {e.number}: {e.title} ({e.status})", "", _exercise_feedback(e)]
-    notebook_rows = _notebook_rows(result)
-    if notebook_rows:
+    notebooks = _notebooks(result)
+    if notebooks:
         lines += ["", "## Notebooks", "", "| notebook | points | note |", "|---|---|---|"]
-        for name, score, maximum, note in notebook_rows:
-            lines.append(f"| {name} | {_points(score)}/{_points(maximum)} | {note} |")
+        for name, score, maximum, note in _notebook_rows(result):
+            lines.append(f"| {_cell(name)} | {_points(score)}/{_points(maximum)} | {_cell(note)} |")
+    for name, notebook, *_ in notebooks:
+        failing = _failing_cells(notebook) if notebook.get("submitted", True) else {}
+        if not failing:
+            continue
+        lines += ["", f"### Notebook {name}", ""]
+        for grade_id, cell in failing.items():
+            lines += [f"- test cell `{grade_id}` ({cell.get('status', 'failed')}):", ""]
+            lines += [*_fenced(str(cell.get("failure") or "(no message)").strip(), "  "), ""]
+    if result.problems:  # details (they may name instructor files) are in class.csv only
+        lines += [
+            "",
+            "The grader itself had a problem with this submission (not a fault of your work); "
+            "your instructor sees it in the class report.",
+        ]
     if result.output.strip():
-        lines += ["", "## What your code printed", "", "```", result.output.strip()[:3000], "```"]
+        lines += ["", "## What your code printed", "", *_fenced(result.output.strip()[:3000])]
     return "\n".join(lines) + "\n"
 
 
@@ -257,33 +354,47 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
             add(f"Exercise {e.number}: {e.title} - hidden checks", 0.0, 0.0,
                 _exercise_feedback(e, ("hidden",)), hidden, number=f"{e.number}h",
                 tags=[e.id, "hidden"])  # fmt: skip
-    for name, notebook, score, maximum, pending in _notebooks(result):
-        cells = notebook.get("cells") or {}
-        failing = {g: c for g, c in cells.items() if c.get("auto") and not c.get("passed")}
+    for name, notebook, _, _, pending in _notebooks(result):
+        # Autograded cells only: hand-graded points live in Gradescope's manual question.
+        score = float(notebook.get("score") or 0)
+        maximum = float(notebook.get("max_score") or 0)
+        failing = _failing_cells(notebook)
         lines = [] if notebook.get("submitted", True) else ["not submitted"]
         lines += [f"- test cell `{g}`: {c.get('status', 'failed')}" for g, c in failing.items()]
-        if pending:
-            lines.append(f"- {_points(pending)} points await hand grading")
+        manual = float(notebook.get("manual_max_score") or 0)
+        if manual:
+            lines.append(
+                f"- {_points(manual)} more points are graded by hand, not in this score"
+                + (" (awaiting hand grading)" if pending else "")
+            )
         if failing:
             lines.append(f"\nWhy the test cells failed: {_WHEN[hidden]}.")
         add(f"Notebook {name}", score, maximum, "\n".join(lines) or "all test cells passed",
             "visible", tags=[name, "notebook"])  # fmt: skip
-        # Points awaiting hand grading are not a failure of the autograded cells.
         tests[-1]["status"] = (
             "failed" if failing or not notebook.get("submitted", True) else "passed"
         )
         if failing:
             details = "\n\n".join(
-                f"test cell `{g}` ({c.get('status', 'failed')}):\n\n```\n"
-                f"{c.get('failure', '').strip()}\n```"
+                f"test cell `{g}` ({c.get('status', 'failed')}):\n\n"
+                + "\n".join(_fenced(str(c.get("failure", "")).strip()))
                 for g, c in failing.items()
             )
             add(f"Notebook {name} - test cell messages", 0.0, 0.0, details, hidden,
                 tags=[name, "hidden"])  # fmt: skip
+    lines = [
+        autograded_headline(result),
+        "",
+        result.isolation,
+        "",
+        f"Scoring: {result.scoring_rule}.",
+    ]
+    if result.notebooks is None and has_package(result):
+        lines[0] += " (notebooks not graded)"
     return {
         "score": round(sum(t["score"] for t in tests), 2),
         "execution_time": int(round(result.seconds)),
-        "output": f"{headline(result)}\n\n{result.isolation}\n\nScoring: {result.scoring_rule}.",
+        "output": "\n".join(lines),
         "output_format": "md",
         "visibility": "visible",
         "stdout_visibility": "hidden",
@@ -291,50 +402,114 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
     }
 
 
+MAXIMUM_ROW = "(maximum)"  # class.csv's first row: the maximum of every column
+
+
+def _package_columns(results: Sequence[SubmissionResult]) -> list[exercises.Exercise]:
+    """The exercises with a column: all of them, unless no result graded the package (lab)."""
+    return list(exercises.EXERCISES) if any(has_package(r) for r in results) else []
+
+
+def _notebook_maxima(results: Sequence[SubmissionResult]) -> dict[str, float]:
+    """Each graded notebook's maximum (autograded + hand-graded), over the class."""
+    maxima: dict[str, float] = {}
+    for r in results:
+        for name, _, _, maximum, _ in _notebooks(r):
+            maxima[name] = max(maxima.get(name, 0.0), maximum)
+    return dict(sorted(maxima.items()))
+
+
 def class_table(results: Sequence[SubmissionResult]) -> str:
-    """One line per student: per-exercise points, notebooks and total."""
-    ids = [e.number for e in exercises.EXERCISES]
-    width = max([len("student"), *(len(r.name) for r in results)]) + 2  # full names
+    """One line per student: per-exercise points, notebooks, total, pending hand grading.
+
+    The line under the header gives each column's maximum.
+    """
+    columns = _package_columns(results)
+    ids = [e.number for e in columns]
+    width = max([len("student"), len(MAXIMUM_ROW), *(len(r.name) for r in results)]) + 2
     header = (
-        f"{'student':<{width}}" + "".join(f"{i:>6}" for i in ids) + f"{'nb':>6}{'total':>8}  status"
+        f"{'student':<{width}}"
+        + "".join(f"{i:>6}" for i in ids)
+        + f"{'nb':>6}{'total':>8}{'hand':>6}  status"
     )
     lines = [header]
+    if results:
+        graded = any(r.notebooks is not None for r in results)
+        nb_max = _points(max(r.notebook_max_points for r in results)) if graded else "-"
+        hand_max = max(r.manual_max_points for r in results)
+        lines.append(
+            f"{MAXIMUM_ROW:<{width}}"
+            + "".join(f"{_points(e.points):>6}" for e in columns)
+            + f"{nb_max:>6}{_points(max(r.max_total for r in results)):>8}"
+            + f"{_points(hand_max):>6}  hand: points awaiting hand grading"
+        )
     for r in results:
         by_id = {e.id: e for e in r.exercises}
         cells = "".join(
-            f"{_points(by_id[x.id].points) if x.id in by_id else '-':>6}"
-            for x in exercises.EXERCISES
+            f"{_points(by_id[x.id].points) if x.id in by_id else '-':>6}" for x in columns
         )
-        bad = sorted({p.rpartition(":")[2] for p in problems(r)})
         nb = _points(r.notebook_points) if r.notebooks is not None else "-"
         lines.append(
-            f"{r.name:<{width}}{cells}{nb:>6}{_points(r.total):>8}  {','.join(bad) or 'ok'}"
+            f"{r.name:<{width}}{cells}{nb:>6}{_points(r.total):>8}"
+            f"{_points(r.awaiting_manual):>6}  {status(r)}"
         )
     if results:
         lines.append(results[0].isolation)
+        if all(r.notebooks is None for r in results) and columns:
+            lines.append("notebooks not graded (--notebooks skip): totals are the package's")
     return "\n".join(lines)
 
 
+def csv_safe(value: object) -> object:
+    """A CSV cell a spreadsheet will not run as a formula (OWASP's CSV injection rule).
+
+    A text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'``; numbers are left as they are.
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def class_csv(results: Sequence[SubmissionResult], path: str | Path) -> None:
-    """The class CSV: one row per student, one column per exercise, notebooks, total."""
-    notebook_names = sorted(
-        {n for r in results for n in ((r.notebooks or {}).get("notebooks") or {})}
-    )
-    columns = ["student"] + [e.id for e in exercises.EXERCISES]
-    columns += [f"notebook:{n}" for n in notebook_names]
-    columns += ["package", "notebooks", "total", "max_total", "problems"]
+    """The class CSV: one row per student, one column per exercise, notebooks, total.
+
+    The first row, ``(maximum)``, holds every column's maximum. ``total`` counts the
+    hand-given points, ``max_total`` every point of the assignment, and
+    ``pending_hand_grading`` the points not graded by hand yet. Every text cell is
+    escaped by :func:`csv_safe`.
+    """
+    package = _package_columns(results)
+    notebook_maxima = _notebook_maxima(results)
+    columns = ["student"] + [e.id for e in package]
+    columns += [f"notebook:{n}" for n in notebook_maxima]
+    columns += ["package"] if package else []
+    columns += ["notebooks", "total", "max_total", "pending_hand_grading", "problems"]
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
     writer.writerow(columns)
+    if results:
+        writer.writerow(
+            [MAXIMUM_ROW]
+            + [float(e.points) for e in package]
+            + list(notebook_maxima.values())
+            + ([sum(float(e.points) for e in package)] if package else [])
+            + [max(r.notebook_max_points for r in results)]
+            + [max(r.max_total for r in results)] * 2
+            + [max(r.manual_max_points for r in results), ""]
+        )
     for r in results:
         by_id = {e.id: e for e in r.exercises}
         rows = {name: score for name, score, _, _ in _notebook_rows(r)}
-        writer.writerow(
+        row = (
             [r.name]
-            + [by_id[e.id].points if e.id in by_id else "" for e in exercises.EXERCISES]
-            + [rows.get(n, "") for n in notebook_names]
-            + [r.points, r.notebook_points, r.total, r.max_total, " ".join(problems(r))]
+            + [by_id[e.id].points if e.id in by_id else "" for e in package]
+            + [rows.get(n, "") for n in notebook_maxima]
+            + ([r.points] if package else [])
+            + [r.notebook_points, r.total, r.max_total, r.awaiting_manual]
+            + ["; ".join(problems(r))]
         )
+        writer.writerow([csv_safe(cell) for cell in row])
     write_text(Path(path), handle.getvalue())
 
 

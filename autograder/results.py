@@ -15,6 +15,21 @@ SCORING_RULE = (
     "written derivation is graded by hand"
 )
 STATUSES = ("passed", "failed", "not started", "timeout", "error")
+# The rule each assignment is graded by (exercises.ASSIGNMENTS), printed in every report.
+SCORING_RULES = {
+    "course": SCORING_RULE,
+    "lab": "lab notebook: each test cell's points when all its checks pass, else 0; the "
+    "evidence sentences are graded by hand",
+    "all": SCORING_RULE.replace(
+        "the written derivation is graded by hand",
+        "the written derivation and the lab's evidence sentences are graded by hand",
+    ),
+}
+
+
+def scoring_rule(assignment: str) -> str:
+    """The scoring rule printed in the reports of ``assignment`` (course, lab or all)."""
+    return SCORING_RULES.get(assignment, SCORING_RULE)
 
 
 @dataclass
@@ -105,6 +120,26 @@ class SubmissionResult:
         return pending
 
     @property
+    def manual_points(self) -> float:
+        """Hand-graded points given so far (already part of ``notebook_points``)."""
+        return float((self.notebooks or {}).get("manual_score") or 0.0)
+
+    @property
+    def manual_max_points(self) -> float:
+        """Hand-graded points available (part of ``notebook_max_points``)."""
+        return float((self.notebooks or {}).get("manual_max_score") or 0.0)
+
+    @property
+    def autograded_total(self) -> float:
+        """What the machine gave: the total without the hand-graded points (Gradescope's)."""
+        return self.total - self.manual_points
+
+    @property
+    def autograded_max(self) -> float:
+        """The machine-graded maximum: Gradescope's autograder points."""
+        return self.max_total - self.manual_max_points
+
+    @property
     def total(self) -> float:
         """Package and notebook points earned."""
         return self.points + self.notebook_points
@@ -122,6 +157,7 @@ class SubmissionResult:
             max_points=self.max_points,
             total=self.total,
             max_total=self.max_total,
+            pending_hand_grading=self.awaiting_manual,
         )
         return data
 

@@ -95,8 +95,8 @@ def bundle_problems(files: Mapping[str, bytes]) -> list[str]:
     problems: list[str] = []
     for where, data in sorted(files.items()):
         text = reader_text(where, data)
-        if text is None:
-            continue
+        if text is None or where == ".gitignore":  # it names what commands make, by design:
+            continue  # test_the_bundle_ignores_what_a_student_repository_must_not_commit
         for match in DEVELOPER.finditer(text):
             problems.append(f"{where}: developer-only {match.group(0)!r}")
         for match in PATH.finditer(text):
@@ -326,3 +326,36 @@ def test_readme_commands_work_as_written_in_a_fresh_folder(bundle: Path, tmp_pat
 
     # Every command the README gives was run here (or replaced, with the reason above).
     assert sorted(set(commands)) == sorted(set(ran))
+
+
+@pytest.mark.slow
+def test_the_bundle_ignores_what_a_student_repository_must_not_commit(
+    bundle: Path, tmp_path: Path
+) -> None:
+    """The bundle's .gitignore keeps the venv, MNIST, training runs and caches out of git
+    (a GitHub Classroom repository made from the bundle)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(tmp_path)
+    course = tmp_path / "numpynet-course"
+    assert (course / ".gitignore").is_file()
+    made = [".venv/bin/python", "data/mnist/train-images-idx3-ubyte.gz", "runs/reference/model.npz",
+            "numpynet/__pycache__/a.pyc", "lessons/.ipynb_checkpoints/a.ipynb",
+            ".pytest_cache/v", ".hypothesis/x"]  # fmt: skip
+    for name in made:
+        (course / name).parent.mkdir(parents=True, exist_ok=True)
+        (course / name).write_text("x")
+    done = subprocess.run(
+        ["git", "-C", str(course), "init", "-q"], capture_output=True, text=True, check=True
+    )
+    done = subprocess.run(
+        ["git", "-C", str(course), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    listed = {line[3:] for line in done.stdout.splitlines()}
+    assert not any(name in listed for name in made), listed & set(made)
+    assert "numpynet/__init__.py" in listed and "data/README.md" in listed  # the rest is kept

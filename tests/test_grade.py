@@ -298,7 +298,8 @@ def test_grade_command_prints_the_table_and_writes_every_report(tmp_path, stubs)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"{stubs.name}: total: 0/{FULL} (package 0/{FULL})")
+    headline = f"{stubs.name}: total: 0/{FULL} (package 0/{FULL}, notebooks not graded)"
+    assert lines[0].startswith(headline)  # --notebooks skip says so
     assert lines[1].startswith("isolation: ")
     assert "scoring: package: points per exercise x (checks passed / checks run)" in done.stdout
     assert sum(line.startswith(("0.1 ", "5.2 ")) for line in lines) == 2
@@ -346,6 +347,30 @@ def test_release_and_examples_are_dispatched_to_their_owners(tmp_path):
     printed = {Path(line).name for line in done.stdout.split()}
     assert {"reference", "stubs"} <= printed
     assert all((tmp_path / "examples" / name / "numpynet").is_dir() for name in printed)
+    # The examples hand in notebooks as students would: no hidden test, no marker.
+    files = [p for p in (tmp_path / "examples").rglob("*") if p.is_file()]
+    assert len([p for p in files if p.suffix == ".ipynb"]) >= 6 * len(printed)
+    for path in files:
+        text = path.read_text(errors="replace")
+        assert "BEGIN HIDDEN TESTS" not in text, path
+        assert path.suffix != ".ipynb" or "### BEGIN SOLUTION" not in text, path
+    # ... with their answers filled in: the reference's notebooks hold the solutions.
+    solved = json.loads((tmp_path / "examples/reference/lessons/02_softmax_cross_entropy.ipynb")
+                        .read_text())  # fmt: skip
+    source = json.loads((ROOT / "solutions/lessons/02_softmax_cross_entropy.ipynb").read_text())
+
+    def code(cell: dict) -> list[str]:
+        lines = "".join(cell["source"]).splitlines()
+        markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+        return [line for line in lines if line.strip() not in markers]
+
+    answers = [
+        code(c)
+        for c in source["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution") and c["cell_type"] == "code"
+    ]
+    kept = [code(c) for c in solved["cells"]]
+    assert answers and all(answer in kept for answer in answers)
 
 
 def test_requiring_bwrap_where_it_is_missing_fails_clearly(tmp_path, stubs):
@@ -377,6 +402,8 @@ def test_grade_all_grades_a_class_and_survives_broken_submissions(tmp_path, stub
     done = run_cli("grade-all", str(klass), "--jobs", "2", "--out", str(out), "--notebooks", "skip")
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader((out / "class.csv").open()))
+    maximum = rows.pop(0)  # the first row: each column's maximum
+    assert maximum["student"] == report.MAXIMUM_ROW and float(maximum["max_total"]) == FULL
     assert [r["student"] for r in rows] == ["alice", "bob", "carol", "dave"]
     assert [float(r["total"]) for r in rows] == [FULL, 0, 0, 0]
     assert all(set(r) >= {e.id for e in exercises.EXERCISES} for r in rows)
@@ -386,6 +413,10 @@ def test_grade_all_grades_a_class_and_survives_broken_submissions(tmp_path, stub
         assert json.loads((out / student / "results.json").read_text())["tests"]
     table = done.stdout
     assert "alice" in table and "dave" in table and table.count("\n") >= 5
+    # --notebooks skip is said: in the summary, the class table and every report.
+    assert "package only (--notebooks skip)" in table
+    assert "notebooks not graded" in (out / "alice" / "table.txt").read_text()
+    assert "notebooks not graded" in (out / "alice" / "feedback.md").read_text()
     assert "grading" in done.stderr  # the tqdm progress bar
 
 

@@ -243,6 +243,8 @@ def test_a_correct_upload_zipped_scores_every_autograded_point(fake_root, tmp_pa
     _zip_folder(_solved(tmp_path / "numpynet-course"), upload / "numpynet-course.zip")
     results = run_autograder(fake_root, upload)
     assert results["score"] == PACKAGE + NOTEBOOKS
+    # The tests add up to the autograder's points; the derivation is not among them.
+    assert sum(t["max_score"] for t in results["tests"]) == PACKAGE + NOTEBOOKS
     tests = _by_name(results)
     for e in exercises.EXERCISES:
         test = tests[f"Exercise {e.number}: {e.title}"]
@@ -312,3 +314,41 @@ def test_links_to_the_instructors_files_are_never_graded_as_the_students(tmp_pat
     assert stub == (ROOT / "numpynet" / "layers.py").read_text()  # the stubs, not the link
     assert not (folder / "lessons").exists()
     assert any("no lessons/ folder" in n for n in notes)
+
+
+README = (ROOT / "README.md").read_text()
+# What the README tells the instructor to set on Gradescope, per assignment.
+DOCUMENTED = {
+    "course": r"Set the autograder's points to (\d+) .*? add a manual question worth (\d+)",
+    "lab": r"For the lab \(`--assignment lab`\), set them to (\d+) and the manual question to "
+    r"(\d+)",
+}
+
+
+@pytest.mark.parametrize("assignment", ["course", "lab"])
+def test_the_points_to_set_are_the_graded_maxima_everywhere(tmp_path, assignment):
+    """What the README and the gradescope command tell the instructor to set equals what
+    results.json adds up to (autograded) and what grading leaves to hand grading."""
+    import re
+
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "gradescope", "--out", str(tmp_path / "a.zip"),
+         "--assignment", assignment],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = re.search(r"points to (\d+) and add a manual question worth (\d+)", done.stdout)
+    documented = re.search(DOCUMENTED[assignment], " ".join(README.split()))
+    assert printed and documented, (done.stdout, assignment)
+    auto, hand = map(float, printed.groups())
+    assert (auto, hand) == tuple(map(float, documented.groups())) == gradescope.points(assignment)
+
+    from autograder.grade import Grader
+
+    result = Grader("auto", timeout=30, assignment=assignment).grade(
+        write_base("solved", tmp_path / "ada")
+    )
+    results = report.gradescope(result)
+    validate(results)
+    assert sum(t["max_score"] for t in results["tests"]) == auto == results["score"]
+    assert result.manual_max_points == hand and result.max_total == auto + hand

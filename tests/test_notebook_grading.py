@@ -228,7 +228,10 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     assert float(rows["ada"]["total"]) == ada.total and float(rows["ada"]["max_total"]) == MAX
     assert float(rows["bob"]["total"]) == 0.0
     gradescope = json.loads((out / "ada" / "results.json").read_text())
-    assert gradescope["score"] == ada.total
+    # Gradescope's results.json: the autograded points only (hand grades go in its manual
+    # question), with the hand grade given so far said in its output.
+    assert gradescope["score"] == ada.total - 4.0 == ada.autograded_total
+    assert "4/5 given so far" in gradescope["output"]
 
 
 def test_grade_all_regrades_only_what_changed(tmp_path):
@@ -272,3 +275,7 @@ def test_without_a_working_nbgrader_grade_all_grades_on_and_says_so(tmp_path, mo
     assert fay.notebooks["score"] == NOTEBOOKS  # the scores do not need the gradebook
     assert any("gradebook not kept" in p and "alembic not found" in p for p in fay.problems)
     assert "gradebook not kept" in (out / "fay" / "table.txt").read_text()
+    # ... and in the class files, where the instructor looks first.
+    rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
+    assert "grader: gradebook not kept" in rows["fay"]["problems"]
+    assert "grader problem" in (out / "class.txt").read_text()

@@ -535,3 +535,28 @@ def test_unpacked_bundle_runs_its_public_tests(released_tree: Path, tmp_path: Pa
     )
     reference = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
     assert reference.returncode == 0, reference.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_bundle_alone_leaves_the_checkout_as_it_is(tmp_path: Path, capsys) -> None:
+    """`release --bundle` without --out writes the bundle only, and says so; with --out the
+    generated folders are (re)written as before."""
+    root = tmp_path / "checkout"
+    for name in ("solutions", "autograder"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in release.BUNDLE_FILES:
+        if (ROOT / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, root / name)
+    stale = root / "numpynet" / "stale.py"  # what a rewrite of the checkout would delete
+    stale.parent.mkdir()
+    stale.write_text("# the instructor's own edit\n")
+    capsys.readouterr()
+    assert release.main(["--root", str(root), "--bundle", str(tmp_path / "student.zip")]) == 0
+    printed = capsys.readouterr().out
+    assert "numpynet/, lessons/ in" in printed and "left as they are" in printed
+    assert stale.is_file() and not (root / "lessons").exists()
+    assert zipfile.is_zipfile(tmp_path / "student.zip")
+    assert release.main(["--root", str(root), "--out", str(root), "--bundle",
+                         str(tmp_path / "again.zip")]) == 0  # fmt: skip
+    assert not stale.exists() and (root / "lessons").is_dir()

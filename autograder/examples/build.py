@@ -12,8 +12,11 @@ import json
 import shutil
 from pathlib import Path
 
+import nbformat
+
 from autograder import exercises, release
 from autograder.examples.bugs import BUGS, Bug
+from autograder.markers import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION
 from autograder.paths import REFERENCE_DIR, ROOT
 
 REFERENCE = REFERENCE_DIR
@@ -62,6 +65,35 @@ def write_stubs(target: Path, source: Path = REFERENCE) -> None:
         path = target / Path(name).relative_to(PACKAGE)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+def solved_student_lesson(text: str, where: str = "?") -> str:
+    """A source lesson as a student who solved it would hand it in.
+
+    Its answers filled in, its hidden tests (markers included) and solution markers gone.
+
+    ``text`` is the instructor's notebook JSON (solutions/lessons); returns notebook JSON.
+    """
+    notebook = nbformat.reads(text, as_version=4)
+    for cell in notebook.cells:
+        lines = cell.source.splitlines()
+        for region in reversed(release.find_regions(lines, BEGIN_HIDDEN, END_HIDDEN, where)):
+            del lines[region.begin : region.end + 1]
+        kept = [line for line in lines if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION)]
+        cell.source = "\n".join(kept)
+    return nbformat.writes(notebook)
+
+
+def solved_student_lessons(source: Path) -> dict[str, str]:
+    """Every file of the source lessons folder, notebooks as :func:`solved_student_lesson`."""
+    files = {}
+    for path in sorted(source.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            text = path.read_text(encoding="utf-8")
+            if path.suffix == ".ipynb":
+                text = solved_student_lesson(text, where=path.name)
+            files[path.name] = text
+    return files
 
 
 def expected_losses() -> dict[str, dict]:
@@ -115,10 +147,16 @@ def build_example_submissions(out_dir: Path | str) -> list[Path]:
         package = folder(entry.name)
         _copy_package(snapshot, package)
         apply_bug(package, entry)
-    # Notebooks: the stubs hand in the released ones untouched, everyone else the solved
-    # lessons (a package bug then also costs the notebook cells that test that exercise).
+    # Notebooks: the stubs hand in the released ones untouched, everyone else the lessons
+    # solved as a student would hand them in (a package bug then also costs the notebook
+    # cells that test that exercise): never the instructor's, which hold hidden tests.
+    solved = solved_student_lessons(ROOT / "solutions" / "lessons")
     for path in folders:
-        lessons = ROOT / ("lessons" if path.name == "stubs" else "solutions/lessons")
-        shutil.copytree(lessons, path / "lessons", ignore=shutil.ignore_patterns(".*"))
+        if path.name == "stubs":
+            shutil.copytree(ROOT / "lessons", path / "lessons", ignore=shutil.ignore_patterns(".*"))
+            continue
+        for name, text in solved.items():
+            (path / "lessons").mkdir(parents=True, exist_ok=True)
+            (path / "lessons" / name).write_text(text, encoding="utf-8")
     (out / "catalogue.json").write_text(json.dumps(expected_losses(), indent=2) + "\n")
     return folders
