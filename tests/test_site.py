@@ -8,10 +8,12 @@ student pages show no solution of a graded exercise and no hidden test.
 from __future__ import annotations
 
 import ast
+import fcntl
 import functools
 import html
 import http.server
 import importlib.util
+import os
 import re
 import sys
 import threading
@@ -247,8 +249,17 @@ def test_lesson_time_stops_at_the_duration() -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both builds, made by the command line (lessons executed with NUMPYNET_FAST=1)."""
     pytest.importorskip("sphinx", reason="the site needs the dev extra (sphinx, myst-nb)")
-    out = tmp_path_factory.mktemp("site")
-    assert build.main(["--out", str(out), "--fast"]) == 0
+    # Under pytest-xdist the site's tests may land on several workers: they share one build
+    # (the session's temporary folder, under a lock) instead of each building its own.
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    out = shared / "site"
+    with open(shared / "site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "built").is_file():
+            assert build.main(["--out", str(out), "--fast"]) == 0
+            (out / "built").touch()
     return out / "html"
 
 
@@ -609,7 +620,7 @@ def _markdown_solution_phrases() -> set[str]:
     phrases: set[str] = set()
     for path in sorted(build.SOURCE_LESSONS.glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type == "markdown" and build._is_solution(cell):
+            if cell.cell_type == "markdown" and pages.is_solution(cell):
                 plain = re.sub(r"\$[^$]*\$|\*\*|[*`]", " ", cell.source.replace("$$", "$"))
                 for sentence in re.split(r"[.:;()\n]", plain):
                     words = sentence.split()
