@@ -148,10 +148,9 @@ the course's, below.
 """
 
 
-def _solved_files(
-    course: dict[str, bytes], lab: dict[str, bytes], generated: dict[str, bytes]
-) -> dict[str, bytes]:
-    """The self-learner's download: the course bundle with the reference and solved lessons."""
+def _solved_files(course: dict[str, bytes], generated: dict[str, bytes]) -> dict[str, bytes]:
+    """The self-learner's download: the course bundle with the reference package and every
+    solved lesson (the lab's too)."""
     files = {
         name: data
         for name, data in course.items()
@@ -167,8 +166,6 @@ def _solved_files(
             files[name] = nbformat.writes(nb).encode("utf-8")
         else:
             files[name] = source.read_bytes()
-    if lab:
-        files["LAB.md"] = lab["LAB.md"]
     files["README.md"] = SOLVED_README.encode() + course["README.md"]
     return files
 
@@ -186,7 +183,7 @@ def write_downloads(target: Path) -> tuple[dict[str, bytes], list[str]]:
     release.write_bundle(course, target / COURSE_ZIP)
     if lab:
         release.write_bundle(lab, target / LAB_ZIP)
-    release.write_bundle(_solved_files(course, lab, generated), target / SOLVED_ZIP)
+    release.write_bundle(_solved_files(course, generated), target / SOLVED_ZIP)
     lab_only = [
         name.split("/", 1)[1]
         for name in lab

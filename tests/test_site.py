@@ -368,6 +368,15 @@ def _visit(browser, url: str, viewport: dict | None = None) -> dict:
                 .map(m => m.closest('.math').textContent.slice(0, 60)),
             links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
             overflow: document.documentElement.scrollWidth - window.innerWidth,
+            // Entries of the side columns cut off at the column's edge.
+            cut: Array.from(document.querySelectorAll('.bd-sidebar-primary, .bd-sidebar-secondary'))
+                .flatMap(column => {
+                    const edge = column.getBoundingClientRect().right;
+                    return Array.from(column.querySelectorAll('a, code'))
+                        .filter(e => e.getClientRects().length
+                                && e.getBoundingClientRect().right > edge + 1)
+                        .map(e => e.textContent.trim().slice(0, 40));
+                }),
         })"""
     )
     result["equations"] = page.evaluate(EQUATIONS_JS)
@@ -390,6 +399,7 @@ def test_every_page_loads_cleanly_with_its_images_maths_and_links(
         assert visit["problems"] == [], (where, visit["problems"])
         assert visit["broken"] == [], (where, visit["broken"])
         assert visit["overflow"] <= 0, (where, visit["overflow"])
+        assert visit["cut"] == [], (where, visit["cut"])
         if visit["maths"]:
             assert visit["typeset"] == visit["formulas"] > 0, (where, visit)
             assert visit["errors"] == 0, where
@@ -440,7 +450,8 @@ def test_on_a_phone_menus_open_pages_fit_and_wide_equations_scroll_in_their_box(
     assert root.locator("a.numpynet-bundle").is_visible()
     root.close()
     for kind in build.BUILDS:
-        for path in [site / kind / "index.html", *_lesson_pages(site, kind)]:
+        setup = site / kind / f"{landing.SETUP_PAGE}.html"
+        for path in [site / kind / "index.html", setup, *_lesson_pages(site, kind)]:
             where = path.relative_to(site).as_posix()
             page, errors = _phone_page(browser, served + where)
             assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
@@ -490,11 +501,13 @@ def test_on_a_laptop_the_sidebar_collapses_and_the_contents_column_is_whole(
         assert contents["fits"], contents
         article = page.evaluate("() => document.querySelector('.bd-article').clientWidth")
         page.locator(".primary-toggle:visible").click()
-        page.wait_for_timeout(600)
-        hidden = page.evaluate(
+        # Collapsing is animated: wait (up to 5 s) for the sidebar to be hidden.
+        page.wait_for_function(
             "() => getComputedStyle(document.getElementById('pst-primary-sidebar')).visibility"
+            " === 'hidden'",
+            timeout=5_000,
         )
-        assert hidden == "hidden"
+        page.wait_for_timeout(600)
         assert not _dialog_open(page, "pst-primary-sidebar-modal")  # collapsed, not a pop-up
         assert page.evaluate("() => document.querySelector('.bd-article').clientWidth") > article
         page.close()
