@@ -74,17 +74,15 @@ def _points(value: float) -> str:
 
 
 def _markdown_text(text: str) -> str:
-    """``text`` shown literally in a Markdown table cell (``__iter__`` is not bold)."""
+    """``text`` shown literally in Markdown (``__iter__`` is not bold)."""
     return re.sub(r"([\\`*_|<>\[\]])", r"\\\1", text)
 
 
 def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
-    """A table: per lesson, its time and every graded item with its points; then the totals
-    of each assignment (the course, lessons 00-05 with the package; the lab)."""
-    rows = [
-        "| lesson | time | package exercises (points) | graded in the notebook (points) |",
-        "| --- | --- | --- | --- |",
-    ]
+    """Per lesson (one list item, readable on a phone): its time, its package exercises and
+    every graded notebook cell with their points; then the points of each assignment (the
+    course: the package and lessons 00-05; the lab)."""
+    blocks = []
     totals: dict[str, dict[str, float]] = {}
     for name, nb in lessons.items():
         title, spent = lesson_summary(nb)
@@ -94,18 +92,22 @@ def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
         )
         sums = totals.setdefault(assignment, {"package": 0.0, "auto": 0.0, "hand": 0.0})
         found = [ex for ex in exercises.EXERCISES if ex.lesson == f"{release.LESSONS}/{name}"]
-        package = "<br>".join(
-            f"{ex.number} {_markdown_text(ex.title)} ({ex.points})" for ex in found
-        )
         sums["package"] += sum(ex.points for ex in found)
+        block = [f"- **[{title}]({name})**" + (f", {spent}" if spent else "")]
+        if found:
+            listed = "; ".join(
+                f"{ex.number} {_markdown_text(ex.title)} ({ex.points})" for ex in found
+            )
+            block.append(f"  - *Package exercises* (points): {listed}.")
         items = []
         for what, points, by_hand in site_pages.graded_items(nb):
             items.append(
                 f"{_markdown_text(what)} ({_points(points)}{', by hand' if by_hand else ''})"
             )
             sums["hand" if by_hand else "auto"] += points
-        notebook = "<br>".join(items) or "-"
-        rows.append(f"| [{title}]({name}) | {spent or '-'} | {package or '-'} | {notebook} |")
+        if items:
+            block.append(f"  - *Graded in the notebook* (points): {'; '.join(items)}.")
+        blocks.append("\n".join(block))
     lines = []
     for assignment, sums in totals.items():
         what = {
@@ -116,8 +118,8 @@ def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
         parts.append(f"{_points(sums['auto'])} for the notebooks' test cells")
         if sums["hand"]:
             parts.append(f"{_points(sums['hand'])} graded by hand")
-        lines.append(f"- {what}: **{_points(sum(sums.values()))} points**: {', '.join(parts)}.")
-    return "\n".join(rows) + "\n\n" + "\n".join(lines)
+        lines.append(f"{what}: **{_points(sum(sums.values()))} points**, {', '.join(parts)}.")
+    return "\n".join(blocks) + "\n\n" + "\n\n".join(lines)
 
 
 def landing_page(
