@@ -230,6 +230,35 @@ def test_landing_page_maps_every_graded_item_with_points_and_time() -> None:
     assert LINKS.solved_zip in landing.landing_page(lessons, "solved", LINKS)
 
 
+def test_where_the_zips_come_from_is_one_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--downloads-url URL`` (or NUMPYNET_SITE_DOWNLOADS_URL) moves every download link."""
+    seen: dict[str, object] = {}
+
+    def fake_build(out: Path, fast: bool, only: str | None, url: str | None) -> Path:
+        seen["url"] = url
+        return out
+
+    monkeypatch.setattr(build, "build_site", fake_build)
+    monkeypatch.delenv("NUMPYNET_SITE_DOWNLOADS_URL", raising=False)
+    assert build.main([]) == 0 and seen["url"] is None
+    assert build.main(["--downloads-url", "https://example.org/dl"]) == 0
+    assert seen["url"] == "https://example.org/dl"
+    monkeypatch.setenv("NUMPYNET_SITE_DOWNLOADS_URL", "https://example.org/env")
+    assert build.main([]) == 0 and seen["url"] == "https://example.org/env"
+    hosted = build.make_links("https://example.org/dl/", "../", True, ["06_debugging_lab.ipynb"])
+    local = build.make_links(None, "../", True, [])
+    assert local.course_zip == f"../{build.DOWNLOADS}/{build.COURSE_ZIP}"
+    for link in (hosted.course_zip, hosted.lab_zip, hosted.solved_zip):
+        assert link.startswith("https://example.org/dl/numpynet-") and link.endswith(".zip")
+    lessons = {name: _lesson(name) for name in _lesson_names()[:2]}
+    for kind in build.BUILDS:
+        text = landing.landing_page(lessons, kind, hosted) + pages.banner(
+            "01_forward_pass.ipynb", kind, hosted
+        )
+        assert hosted.course_zip in text and "../downloads" not in text
+    assert hosted.lab_zip in pages.banner("06_debugging_lab.ipynb", "student", hosted)
+
+
 def test_lesson_time_stops_at_the_duration() -> None:
     nb = nbformat.v4.new_notebook()
     for first, expected in [
