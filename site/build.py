@@ -1,17 +1,18 @@
 """``make site``: the course as static HTML, in two builds.
 
 * ``solved/``: the lessons of ``solutions/lessons`` executed with the reference package
-  (``PYTHONPATH=solutions``), every figure and output included, the worked solutions of the
-  notebook exercises shown. For self-learners reading the whole course, and instructors.
+  (``PYTHONPATH=solutions``), every figure and output included, every graded answer and the
+  reference code of each package exercise folded under "Show solution". For self-learners
+  reading the whole course, and instructors.
 * ``student/``: the same pages with the solution of every graded exercise left out (solution
   cells and their outputs, the hand-graded derivation). Safe to give to students.
 
 Both builds strip the hidden tests, link each page to its student notebook, to the course
 bundle (a zip built here, ``html/downloads/``) and to the set-up steps, and open on a landing
-page with the course map. The solved build folds every graded answer, and the reference code of
-each package exercise, under "Show solution" (``site_pages.py``). The executed notebooks are
-cached under the output folder, keyed by the notebook, the reference package and the
-environment that changes their output, so a rebuild after a text-only edit re-executes only
+page with the course map (``site_landing.py``); ``site_pages.py`` rewrites each lesson for its
+build. The downloads: the student bundle, the lab's and the solved course. The executed
+notebooks are cached under the output folder, keyed by the notebook, the reference package and
+the environment that changes their output, so a rebuild after a text-only edit re-executes only
 that lesson.
 
 Usage: ``python site/build.py [--out build/site] [--fast] [--only solved|student]
