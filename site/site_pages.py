@@ -324,7 +324,8 @@ def graded_items(nb: nbformat.NotebookNode) -> list[tuple[str, float, bool]]:
             continue
         points = float(meta.get("points", 0))
         if cell.cell_type == "markdown":
-            items.append((heading or meta.get("grade_id", "answer"), points, True))
+            what = re.sub(r"\s*\(graded by hand\)", "", heading) or meta.get("grade_id", "answer")
+            items.append((what, points, True))
         else:
             first = cell.source.split("\n", 1)[0]
             what = first.lstrip("#").strip() if first.startswith("#") else meta["grade_id"]
