@@ -44,7 +44,7 @@ grade: install
 bundle: install
 	$(BIN)/python -m autograder release --bundle dist/numpynet-course.zip
 
-# The course website: the six solved lessons executed with the reference (cached), as HTML
+# The course website: every solved lesson executed with the reference (cached), as HTML
 # in build/site/html/{solved,student} (see site/README.md).
 site: install
 	$(BIN)/python site/build.py

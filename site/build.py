@@ -1,17 +1,22 @@
 """``make site``: the course as static HTML, in two builds.
 
 * ``solved/``: the lessons of ``solutions/lessons`` executed with the reference package
-  (``PYTHONPATH=solutions``), every figure and output included, the worked solutions of the
-  notebook exercises shown. For self-learners reading the whole course, and instructors.
+  (``PYTHONPATH=solutions``), every figure and output included, every graded answer and the
+  reference code of each package exercise folded under "Show solution". For self-learners
+  reading the whole course, and instructors.
 * ``student/``: the same pages with the solution of every graded exercise left out (solution
   cells and their outputs, the hand-graded derivation). Safe to give to students.
 
-Both builds strip the hidden tests, link each page to its student notebook (a download) and
-open on a landing page with the course map. The executed notebooks are cached under the
-output folder, keyed by the notebook, the reference package and the environment that changes
-their output, so a rebuild after a text-only edit re-executes only that lesson.
+Both builds strip the hidden tests, link each page to its student notebook, to the course
+bundle (a zip built here, ``html/downloads/``) and to the set-up steps, and open on a landing
+page with the course map (``site_landing.py``); ``site_pages.py`` rewrites each lesson for its
+build. The downloads: the student bundle, the lab's and the solved course. The executed
+notebooks are cached under the output folder, keyed by the notebook, the reference package and
+the environment that changes their output, so a rebuild after a text-only edit re-executes only
+that lesson.
 
-Usage: ``python site/build.py [--out build/site] [--fast] [--only solved|student]``.
+Usage: ``python site/build.py [--out build/site] [--fast] [--only solved|student]
+[--downloads-url URL]``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +39,13 @@ if str(ROOT) not in sys.path:
     # a reference numpynet already on the path (the test suite's).
     sys.path.append(str(ROOT))
 
-from autograder import exercises, release  # noqa: E402
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))  # site_pages, site_landing
+
+import site_landing  # noqa: E402
+import site_pages  # noqa: E402
+
+from autograder import release  # noqa: E402
 
 SITE = ROOT / "site"
 SOURCE_LESSONS = ROOT / release.SOLUTIONS / release.LESSONS
@@ -44,26 +54,6 @@ STUDENT_LESSONS = ROOT / release.LESSONS
 DEFAULT_OUT = ROOT / "build" / "site"
 BUILDS = ("solved", "student")
 CELL_TIMEOUT_S = 600
-
-# What a reader of each build is told at the top of every lesson.
-AUDIENCE = {
-    "solved": (
-        "**Solved course**: for self-learners and instructors. This page shows the worked "
-        "solutions of the lesson's notebook exercises. Taking the graded course? Use the "
-        '<a href="../student/{page}.html">student page</a> instead.'
-    ),
-    "student": (
-        "**Student page**: the lesson as you will work through it; the solutions of its graded "
-        "exercises are left out. The "
-        '<a href="../solved/{page}.html">solved page</a> shows them.'
-    ),
-}
-OMITTED_CODE = "# Graded exercise: your solution goes here (see the student notebook)."
-OMITTED_MARKDOWN = (
-    "*Graded exercise: the solution is not shown on the student pages. Write yours in the "
-    "student notebook.*"
-)
-
 
 # --------------------------------------------------------------------------------------
 # Executing the solved lessons (cached)
@@ -141,138 +131,108 @@ def _execute(notebook: Path, target: Path, env: dict[str, str]) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# The pages of each build
+# Downloads: the course bundle, the lab, the solved course
 # --------------------------------------------------------------------------------------
 
+COURSE_ZIP = "numpynet-course.zip"
+LAB_ZIP = "numpynet-lab.zip"
+SOLVED_ZIP = "numpynet-solved.zip"
+DOWNLOADS = "downloads"  # html/downloads/: served with the site
+SOLVED_README = """\
+# NumPyNet, solved: the course with every exercise done
 
-def _drop_regions(source: str, begin: str, end: str, replacement: str | None) -> str:
-    """``source`` with each ``begin``..``end`` region replaced (None: by nothing)."""
-    lines = source.splitlines()
-    regions = release.find_regions(lines, begin, end)
-    out: list[str] = []
-    cursor = 0
-    for region in regions:
-        out.extend(lines[cursor : region.begin])
-        if replacement is not None:
-            out.append(region.indent + replacement)
-        cursor = region.end + 1
-    out.extend(lines[cursor:])
-    return "\n".join(out)
+This is the course folder with the reference solutions: `numpynet/` is the course's
+reference package and `lessons/` are the lessons with every exercise solved (the graders'
+hidden tests left out). Read and run them beside your own attempt; the set-up is the same as
+the course's, below.
 
-
-def _unmark(source: str) -> str:
-    """The solved page shows a solution without its release markers."""
-    markers = {release.BEGIN_SOLUTION, release.END_SOLUTION}
-    return "\n".join(line for line in source.splitlines() if line.strip() not in markers)
-
-
-def _is_solution(cell: nbformat.NotebookNode) -> bool:
-    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
-
-
-def page_notebook(nb: nbformat.NotebookNode, name: str, build: str) -> nbformat.NotebookNode:
-    """The notebook one page of ``build`` renders (a copy; ``nb`` is left alone)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    stem = Path(name).stem
-    for cell in nb.cells:
-        # Hidden tests are the grader's: on no page.
-        cell.source = _drop_regions(cell.source, release.BEGIN_HIDDEN, release.END_HIDDEN, None)
-        if build == "student" and (_is_solution(cell) or release.BEGIN_SOLUTION in cell.source):
-            if cell.cell_type == "markdown":
-                cell.source = OMITTED_MARKDOWN
-            else:
-                cell.source = (
-                    _drop_regions(
-                        cell.source, release.BEGIN_SOLUTION, release.END_SOLUTION, OMITTED_CODE
-                    )
-                    if release.BEGIN_SOLUTION in cell.source
-                    else OMITTED_CODE
-                )
-                cell.outputs = []  # an output could give the answer away
-                cell.execution_count = None
-        else:
-            cell.source = _unmark(cell.source)
-    banner = (
-        ":::{note}\n"
-        + AUDIENCE[build].format(page=stem)
-        + f"\n\n{{download}}`Download the student notebook <downloads/{name}>` to work through"
-        " the lesson yourself (set-up: the course README).\n:::\n"
-    )
-    nb.cells.insert(1, nbformat.v4.new_markdown_cell(banner))
-    nb.metadata.pop("widgets", None)
-    return nb
-
-
-def _lesson_summary(nb: nbformat.NotebookNode) -> tuple[str, str]:
-    """(title, time) from a lesson's first cell."""
-    first = nb.cells[0].source
-    title = first.splitlines()[0].lstrip("# ").strip()
-    found = re.search(r"\*\*Time:\*\*\s*([^\n]*)", first)
-    return title, found.group(1).strip() if found else ""
-
-
-def landing_page(lessons: dict[str, nbformat.NotebookNode], build: str) -> str:
-    """index.md: what the course is, who this build is for, and the course map."""
-    other = "student" if build == "solved" else "solved"
-    rows = ["| lesson | package exercises (points) | time |", "| --- | --- | --- |"]
-    for name, nb in lessons.items():
-        title, spent = _lesson_summary(nb)
-        found = [ex for ex in exercises.EXERCISES if ex.lesson == f"{release.LESSONS}/{name}"]
-        listed = ", ".join(f"{ex.number} {ex.title} ({ex.points})" for ex in found)
-        rows.append(f"| [{title}]({name}) | {listed} | {spent.split(':')[0]} |")
-    who = {
-        "solved": (
-            "These are the **solved** pages: every lesson executed with the course's reference "
-            "code, with the worked solutions of the notebook exercises. They are for "
-            "self-learners who want to read the whole course, and for instructors. If you are "
-            f'taking the graded course, read the <a href="../{other}/index.html">student '
-            "pages</a> instead."
-        ),
-        "student": (
-            "These are the **student** pages: every lesson with its figures and outputs, the "
-            "solutions of graded exercises left out. The "
-            f'<a href="../{other}/index.html">solved pages</a> show them, for self-learners '
-            "and instructors."
-        ),
-    }[build]
-    toctree = "\n".join(Path(name).stem for name in lessons)
-    return f"""# NumPyNet: a neural network from scratch, in plain NumPy
-
-Derive, implement and train a 784-128-10 multi-layer perceptron that reads handwritten digits
-(MNIST), with nothing but NumPy: every piece is derived on paper, checked on numbers small
-enough to do by hand, implemented and tested.
-
-{who}
-
-Every lesson page links to its student notebook. To do the exercises you need the course
-folder (the `numpynet/` package you fill in, the lessons and the checks) and a Python
-set-up; its README gives the commands.
-
-## Course map
-
-{chr(10).join(rows)}
-
-Lesson 0 loads the data and writes the mini-batch loader; lessons 1 to 4 build the forward
-pass, the loss and its gradient, back-propagation and the optimisers; lesson 5 trains the
-whole network on MNIST (about 98% test accuracy) and looks hard at the result.
-
-```{{toctree}}
-:hidden:
-:maxdepth: 1
-
-{toctree}
-```
 """
 
 
-def write_sources(lessons: dict[str, nbformat.NotebookNode], build: str, src: Path) -> None:
+def _solved_files(course: dict[str, bytes], generated: dict[str, bytes]) -> dict[str, bytes]:
+    """The self-learner's download: the course bundle with the reference package and every
+    solved lesson (the lab's too)."""
+    files = {
+        name: data
+        for name, data in course.items()
+        if not name.startswith((f"{release.PACKAGE}/", f"{release.LESSONS}/"))
+    }
+    files.update(site_pages.solved_package(REFERENCE / release.PACKAGE))
+    for name in generated:
+        if not name.startswith(f"{release.LESSONS}/"):
+            continue
+        source = SOURCE_LESSONS / name.split("/", 1)[1]
+        if source.suffix == ".ipynb":
+            nb = site_pages.solved_notebook(nbformat.read(source, as_version=4))
+            files[name] = nbformat.writes(nb).encode("utf-8")
+        else:
+            files[name] = source.read_bytes()
+    files["README.md"] = SOLVED_README.encode() + course["README.md"]
+    return files
+
+
+def write_downloads(target: Path) -> tuple[dict[str, bytes], list[str]]:
+    """The zips a reader downloads, under ``target``; returns the course bundle's files and
+    the lesson notebooks that only the lab bundle holds."""
+    generated = release.build(ROOT)
+    course = release.bundle_files(ROOT, generated, "course")
+    try:
+        lab = release.bundle_files(ROOT, generated, "lab")
+    except release.ReleaseError:
+        lab = {}  # a course without the lab
+    shutil.rmtree(target, ignore_errors=True)
+    release.write_bundle(course, target / COURSE_ZIP)
+    if lab:
+        release.write_bundle(lab, target / LAB_ZIP)
+    release.write_bundle(_solved_files(course, generated), target / SOLVED_ZIP)
+    lab_only = [
+        name.split("/", 1)[1]
+        for name in lab
+        if name.endswith(".ipynb") and name not in course and name.startswith(release.LESSONS)
+    ]
+    return course, lab_only
+
+
+def make_links(downloads_url: str | None, prefix: str, lab: bool, lab_lessons: list[str]):
+    """Where pages send readers: ``downloads_url`` (a hosted site's) or the zips served
+    with the site, ``prefix`` being the way from a page to the site's root."""
+    base = downloads_url.rstrip("/") if downloads_url else f"{prefix}{DOWNLOADS}"
+    setup = f"{site_landing.SETUP_PAGE}.html#{site_landing.SETUP_ANCHOR}"
+    return site_pages.Links(
+        course_zip=f"{base}/{COURSE_ZIP}",
+        lab_zip=f"{base}/{LAB_ZIP}" if lab else None,
+        solved_zip=f"{base}/{SOLVED_ZIP}",
+        setup=setup if prefix == "../" else f"student/{setup}",
+        lab_lessons=frozenset(lab_lessons),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The Sphinx sources and builds
+# --------------------------------------------------------------------------------------
+
+
+def write_sources(
+    lessons: dict[str, nbformat.NotebookNode],
+    build: str,
+    src: Path,
+    links: site_pages.Links,
+    readme: str,
+) -> None:
     """The Sphinx source folder of one build."""
     shutil.rmtree(src, ignore_errors=True)
     (src / "downloads").mkdir(parents=True)
+    roots = [REFERENCE, ROOT, SOURCE_LESSONS, Path(sys.prefix)]
     for name, nb in lessons.items():
-        nbformat.write(page_notebook(nb, name, build), src / name)
+        page = site_pages.page_notebook(
+            nb, name, build, links, REFERENCE / release.PACKAGE, roots=roots
+        )
+        nbformat.write(page, src / name)
         shutil.copyfile(STUDENT_LESSONS / name, src / "downloads" / name)
-    (src / "index.md").write_text(landing_page(lessons, build))
+    (src / "index.md").write_text(site_landing.landing_page(lessons, build, links))
+    (src / f"{site_landing.SETUP_PAGE}.md").write_text(
+        site_landing.setup_page(readme, build, links)
+    )
 
 
 def mathjax_static(out: Path) -> Path:
@@ -294,34 +254,46 @@ def mathjax_static(out: Path) -> Path:
 
 
 def sphinx(src: Path, html: Path, static: Path, build: str) -> None:
+    """sphinx-build one build's sources into ``html`` (warnings are errors)."""
     env = {**os.environ, "NUMPYNET_SITE_STATIC": str(static), "NUMPYNET_SITE_BUILD": build}
+    # myst-nb writes its output images to <outdir>/../jupyter_execute: build in a scratch
+    # folder, then move the pages alone to html/<build>.
+    scratch = html.parent.parent / "sphinx" / build
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
-    command += ["-c", str(SITE), "-d", str(html.parent / f".doctrees-{build}")]
-    completed = subprocess.run([*command, str(src), str(html)], env=env, check=False)
+    command += ["-c", str(SITE), "-d", str(scratch.parent / f".doctrees-{build}")]
+    completed = subprocess.run([*command, str(src), str(scratch)], env=env, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"sphinx-build of the {build} pages failed (see above)")
+    shutil.rmtree(html, ignore_errors=True)
+    shutil.copytree(scratch, html)
 
 
-def build_site(out: Path = DEFAULT_OUT, fast: bool = False, only: str | None = None) -> Path:
-    """Build the site under ``out/html/{solved,student}``; return ``out/html``."""
+def build_site(
+    out: Path = DEFAULT_OUT,
+    fast: bool = False,
+    only: str | None = None,
+    downloads_url: str | None = None,
+) -> Path:
+    """Build the site under ``out/html/{solved,student}``; return ``out/html``.
+
+    ``downloads_url``: where a hosted site serves the zips (default: ``html/downloads/``,
+    served with the pages).
+    """
     lessons = executed_lessons(out / "cache", fast)
     static = mathjax_static(out)
     html = out / "html"
+    html.mkdir(parents=True, exist_ok=True)
+    course, lab_lessons = write_downloads(html / DOWNLOADS)
+    has_lab = (html / DOWNLOADS / LAB_ZIP).is_file()
+    links = make_links(downloads_url, "../", has_lab, lab_lessons)
+    readme = course["README.md"].decode("utf-8")
     for build in BUILDS if only is None else (only,):
-        write_sources(lessons, build, out / "src" / build)
+        write_sources(lessons, build, out / "src" / build, links, readme)
         sphinx(out / "src" / build, html / build, static, build)
         print(f"site: {build} pages in {html / build}")
-    # The root page only says which build is for whom.
+    shutil.rmtree(html / "jupyter_execute", ignore_errors=True)  # older builds left it here
     (html / "index.html").write_text(
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<link rel="icon" href="student/_static/favicon.svg">'
-        "<title>NumPyNet course</title></head><body>\n"
-        "<h1>NumPyNet: a neural network from scratch, in plain NumPy</h1>\n<ul>\n"
-        '<li><a href="student/index.html">Student pages</a>: the lessons with their figures, '
-        "the solutions of graded exercises left out. For students taking the graded "
-        "course.</li>\n"
-        '<li><a href="solved/index.html">Solved pages</a>: the same lessons with the worked '
-        "solutions. For self-learners and instructors.</li>\n</ul>\n</body></html>\n"
+        site_landing.root_page(make_links(downloads_url, "", has_lab, lab_lessons))
     )
     return html
 
@@ -335,10 +307,16 @@ def main(argv: list[str] | None = None) -> int:
         help="execute with NUMPYNET_FAST=1 (lesson 5 trains less: quicker, rougher figures)",
     )
     parser.add_argument("--only", choices=BUILDS, help="build one of the two (default both)")
+    parser.add_argument(
+        "--downloads-url",
+        default=os.environ.get("NUMPYNET_SITE_DOWNLOADS_URL"),
+        help="where a hosted site serves the zips of html/downloads/ (default: beside the pages;"
+        " or set NUMPYNET_SITE_DOWNLOADS_URL)",
+    )
     args = parser.parse_args(argv)
     try:
-        build_site(args.out.resolve(), args.fast, args.only)
-    except RuntimeError as error:
+        build_site(args.out.resolve(), args.fast, args.only, args.downloads_url)
+    except (RuntimeError, release.ReleaseError) as error:
         print(f"site: error: {error}", file=sys.stderr)
         return 1
     return 0

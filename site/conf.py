@@ -26,7 +26,7 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "use_repository_button": False,
 }
-html_favicon = "favicon.svg"  # else browsers ask the server for /favicon.ico
+html_favicon = "assets/favicon.svg"  # else browsers ask the server for /favicon.ico
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_copy_source = False
@@ -34,9 +34,20 @@ html_copy_source = False
 # MathJax 3 served with the site (build.py copies it from the sphinx-mathjax-offline
 # package), SVG output so that no web font is needed: the pages typeset their maths without
 # reaching any server. myst-nb sets the classes MathJax processes (myst_update_mathjax).
-html_static_path = (
-    [os.environ["NUMPYNET_SITE_STATIC"]] if "NUMPYNET_SITE_STATIC" in os.environ else []
-)
+html_static_path = [
+    "assets",
+    *([os.environ["NUMPYNET_SITE_STATIC"]] if "NUMPYNET_SITE_STATIC" in os.environ else []),
+]
 mathjax_path = "mathjax/tex-svg.js"
+# textmacros: `\_` and other text-mode macros inside `\text{...}` print as intended instead
+# of a literal backslash (a lesson writing `\text{log\_softmax}` still renders right).
+mathjax3_config = {
+    "loader": {"load": ["[tex]/textmacros"]},
+    "tex": {"packages": {"[+]": ["textmacros"]}},
+}
+# assets/numpynet.js patches the theme's sidebar buttons (see site/README.md, "The theme");
+# assets/numpynet.css: phone layout, equation boxes, the "Show solution" blocks.
+html_js_files = ["numpynet.js"]
+html_css_files = ["numpynet.css"]
 # pydata-sphinx-theme logs a console error when no colour mode is set.
 html_context = {"default_mode": "light"}
