@@ -2,6 +2,7 @@
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
 grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...]   a class, in parallel, resumable
+formgrader --out DIR [--port P]                               hand grading in nbgrader's formgrader
 gradescope --out autograder.zip [--hidden VIS] [--assignment A]  the Gradescope autograder
 release [...]                                                 autograder.release.main
 examples OUT                                                  write example submissions
@@ -18,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import gradebook, report
+from . import gradebook, report, roster
 from .exercises import ASSIGNMENTS
 from .grade import (
     DEFAULT_TIMEOUT,
@@ -95,7 +96,19 @@ def _parser() -> argparse.ArgumentParser:
         help="regrade only these students (their sub-folder names), changed or not; the "
         "others keep their last report",
     )
+    many.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV with columns folder,id,first_name,last_name,email: each submission "
+        "folder's gradebook id and the names and email nbgrader exports",
+    )
     _grading_options(many)
+
+    hand = sub.add_parser(
+        "formgrader", help="hand grading: nbgrader's formgrader on grade-all's kept course"
+    )
+    hand.add_argument("--out", type=Path, required=True, help="grade-all's --out folder")
+    hand.add_argument("--port", type=int, default=None, help="port (default: a free one)")
 
     scope = sub.add_parser("gradescope", help="write the autograder zip to upload to Gradescope")
     scope.add_argument("--out", type=Path, default=Path("autograder.zip"))
@@ -211,6 +224,7 @@ def grade_all(
     force: bool = False,
     only: Sequence[str] | None = None,
     assignment: str = "course",
+    roster_csv: Path | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
@@ -221,6 +235,8 @@ def grade_all(
     report) are rewritten atomically as grading goes, so an interrupted run (Ctrl-C,
     SIGKILL) loses no finished student. Notebook results go into the nbgrader course kept
     in ``out/nbgrader``, and hand-given points are read back from it on every run.
+    Each submission folder is one gradebook student (autograder/roster.py): ``roster_csv``
+    names them, the mapping is kept in ``out/students.csv``, and a collision is an error.
     """
     from tqdm import tqdm
 
@@ -232,11 +248,18 @@ def grade_all(
         unknown = sorted(set(only) - {p.name for p in paths})
         if unknown:
             raise RuntimeError(f"--only: no submission called {', '.join(unknown)} in {folder}")
+    students = roster.identities(
+        [p.name for p in paths],
+        roster.read_roster(roster_csv) if roster_csv else None,
+        roster.read_kept(out),
+    )
     out.mkdir(parents=True, exist_ok=True)
+    roster.write_kept(out, students)
     course = None
     if notebooks != "skip":
         try:
-            course = gradebook.ensure_course(gradebook.course_folder(out))
+            course = gradebook.ensure_course(gradebook.course_folder(out), assignment)
+            gradebook.register(course, {s.id: vars(s) for s in students.values()})
         except gradebook.CourseMismatch as error:
             raise RuntimeError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - nbgrader broken here: grade on, and say so
@@ -253,11 +276,11 @@ def grade_all(
         if only is not None and path.name not in only:
             previous = _previous(out / path.name, None)  # kept as it is, changed or not
             if previous is not None:
-                results[path.name] = _finish(previous, path, out, course)
+                results[path.name] = _finish(previous, path, out, course, students)
             continue
         previous = None if force or only is not None else _previous(out / path.name, stamp)
         if previous is not None:
-            results[path.name] = _finish(previous, path, out, course)
+            results[path.name] = _finish(previous, path, out, course, students)
         else:
             todo.append((path, stamp))
     classfiles = _ClassFiles(out, paths, results)
@@ -284,7 +307,7 @@ def grade_all(
                 result.fingerprint = stamp
             except Exception as error:  # noqa: BLE001 - one broken grading never stops the batch
                 result = _failed_result(path, chosen.summary, error)
-            results[path.name] = _finish(result, path, out, course)
+            results[path.name] = _finish(result, path, out, course, students)
             bar.update(1)
             classfiles.update()
         pool.shutdown()
@@ -338,7 +361,11 @@ def _previous(folder: Path, stamp: str | None) -> SubmissionResult | None:
 
 
 def _finish(
-    result: SubmissionResult, path: Path, out: Path, course: Path | gradebook.Unavailable | None
+    result: SubmissionResult,
+    path: Path,
+    out: Path,
+    course: Path | gradebook.Unavailable | None,
+    students: dict[str, roster.Student] | None = None,
 ) -> SubmissionResult:
     """Record notebooks in the gradebook, take its hand-given points, write the reports."""
     if isinstance(course, gradebook.Unavailable):
@@ -346,7 +373,8 @@ def _finish(
             result.problems.append(str(course))
         course = None
     if course is not None and result.notebooks is not None:
-        student = gradebook.student_id(path.name)
+        known = (students or {}).get(path.name)
+        student = known.id if known else roster.student_id(path.name)
         try:
             if result.fingerprint and result.notebooks.get("recorded") == result.fingerprint:
                 result.notebooks = gradebook.read_manual(course, student, result.notebooks)
@@ -378,6 +406,7 @@ def _grade_all(args: argparse.Namespace) -> int:
             force=args.force,
             only=args.only,
             assignment=args.assignment,
+            roster_csv=args.roster,
         )
     except KeyboardInterrupt:
         print(
@@ -392,10 +421,23 @@ def _grade_all(args: argparse.Namespace) -> int:
         f"{len(results)} submissions in {seconds:.1f} s with {args.jobs} jobs; "
         f"reports in {args.out} (class.csv, <student>/feedback.md, results.json, report.json)"
     )
+    print(f"gradebook ids: {args.out / roster.MAPPING}")
     if args.notebooks != "skip":
-        course = gradebook.course_folder(args.out)
-        print(f"hand grading: cd {course} && nbgrader formgrader (then run grade-all again)")
+        print(f"hand grading: {formgrader_command(args.out)} (then run the same grade-all again)")
     return 0
+
+
+def formgrader_command(out: Path) -> str:
+    """The command line that opens hand grading for grade-all's ``out`` folder."""
+    import shlex
+
+    return f"python -m autograder formgrader --out {shlex.quote(str(out))}"
+
+
+def _formgrader(args: argparse.Namespace) -> int:
+    from .formgrader import serve
+
+    return serve(args.out, args.port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             return _grade_one(args)
         if args.command == "grade-all":
             return _grade_all(args)
+        if args.command == "formgrader":
+            return _formgrader(args)
     except RuntimeError as error:  # e.g. --isolation bwrap where bubblewrap cannot run
         print(f"error: {error}", file=sys.stderr)
         return 2
