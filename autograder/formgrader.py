@@ -62,10 +62,12 @@ def url(port: int, token: str, host: str = HOST) -> str:
     return f"http://{host}:{port}/formgrader?token={token}"
 
 
-def _answers(address: str) -> bool:
+def _answers(port: int, token: str, host: str = HOST) -> bool:
+    """Whether formgrader itself answers (its API, not the server's login page)."""
+    address = f"http://{host}:{port}/formgrader/api/assignments?token={token}"
     try:
         with urllib.request.urlopen(address, timeout=5) as response:
-            return response.status == 200
+            return response.status == 200 and response.read(1) == b"["
     except (urllib.error.URLError, OSError):
         return False
 
@@ -98,7 +100,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         deadline = time.monotonic() + start_timeout
-        while not _answers(address):
+        while not _answers(port, token):
             if process.poll() is not None:
                 say(f"error: jupyter server exited with status {process.returncode}")
                 return 1

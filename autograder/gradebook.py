@@ -48,9 +48,12 @@ from .notebooks import MAX_NOTEBOOK_BYTES
 from .roster import student_id
 
 CONFIG = """\
-# Written by `python -m autograder grade-all`: run nbgrader's tools (formgrader) here.
+# Written by `python -m autograder grade-all`: run nbgrader's tools here; formgrader with
+# `python -m autograder formgrader --out <the folder above this one>`.
+import os
+
 c = get_config()  # noqa: F821
-c.CourseDirectory.root = {root!r}
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))  # wherever it is moved
 c.CourseDirectory.course_id = {course_id!r}
 """
 
@@ -101,7 +104,7 @@ def ensure_course(course: Path, assignment: str = "course", source: Path = SOURC
             )
         return course
     prepare_course(course, source, wanted)
-    (course / "nbgrader_config.py").write_text(CONFIG.format(root=str(course), course_id=COURSE_ID))
+    (course / "nbgrader_config.py").write_text(CONFIG.format(course_id=COURSE_ID))
     return course
 
 
