@@ -1,6 +1,7 @@
 """nbgrader glue: the course folder, reproducible student notebooks, and plain nbgrader runs.
 
-The course has ONE assignment, ``lessons``, holding every notebook of ``solutions/lessons``.
+Here a course has ONE assignment, ``lessons``, holding every notebook of ``solutions/lessons``
+(the gradebook grade-all keeps gives each lesson its own: ``prepare_course``'s ``layout``).
 
 * ``release_notebooks(source)``: the student notebooks (``generate_assignment``), normalised
   so that releasing twice gives the same bytes (used by ``autograder.release``).

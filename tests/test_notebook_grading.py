@@ -244,6 +244,12 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
         in (out / "bob" / "table.txt").read_text()
     )
 
+    # bob hands in again (any change): regraded and autograded again, the override stays.
+    notebook = klass / "bob" / "lessons" / "00_setup_and_data.ipynb"
+    notebook.write_text(notebook.read_text() + "\n")
+    again = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert again[1].seconds != bob.seconds and again[1].total == 2.0
+
     # Taken back in the gradebook: the trusted score returns (read from auto_score, kept).
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
         book.find_grade("l02_uniform_case_tests", lesson, lesson, "bob").manual_score = None
