@@ -149,9 +149,13 @@ class Formgrader:
         with self.opener.open(address, timeout=30) as response:
             return response.status, response.read()
 
-    def stop(self) -> None:
-        """SIGTERM, as a terminal's Ctrl-C or a service manager: the server goes with it."""
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Stop it: SIGINT to its process group is Ctrl-C in its terminal; SIGTERM is what a
+        service manager sends. Either way the server goes with the command."""
+        if signum == signal.SIGINT:
+            os.killpg(self.process.pid, signum)
+        else:
+            self.process.send_signal(signum)
         assert self.process.wait(timeout=30) == 0
 
 
@@ -187,7 +191,7 @@ def test_the_printed_command_serves_formgrader_on_the_course(running):
         ours = ada[name]["max_score"] + ada[name]["manual_max_score"]
         assert assignment["max_score"] == ours, name
         assert assignment["num_submissions"] == 3
-    server.stop()
+    server.stop(signal.SIGINT)
     with pytest.raises(OSError):
         server.get("/formgrader")  # the server went with the command
 
