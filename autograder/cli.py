@@ -376,7 +376,12 @@ def _finish(
         known = (students or {}).get(path.name)
         student = known.id if known else roster.student_id(path.name)
         try:
-            if result.fingerprint and result.notebooks.get("recorded") == result.fingerprint:
+            recorded = result.notebooks.get("recorded") == result.fingerprint
+            if (
+                result.fingerprint
+                and recorded
+                and gradebook.holds(course, student, result.notebooks)
+            ):
                 result.notebooks = gradebook.read_manual(course, student, result.notebooks)
             else:
                 result.notebooks = gradebook.record(

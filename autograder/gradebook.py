@@ -98,8 +98,9 @@ def ensure_course(course: Path, assignment: str = "course", source: Path = SOURC
         )
         if not same:
             raise CourseMismatch(
-                f"{course} was made from other source lessons (or for another --assignment) "
-                f"than {source} with --assignment {assignment}; grade into a new --out folder, "
+                f"{course} was made from other source lessons, for another --assignment or by an "
+                f"older grader than {source} with --assignment {assignment}; grade into a new "
+                "--out folder, "
                 "or delete that one if its hand grading is not needed"
             )
         return course
@@ -200,6 +201,19 @@ def record(course: Path, student: str, lessons: Path, report: dict[str, Any]) ->
                     f"nbgrader autograde of {name} failed for {student}: {outcome.get('error')}"
                 )
     return read_manual(course, student, report)
+
+
+def holds(course: Path, student: str, report: dict[str, Any]) -> bool:
+    """Whether the course holds every submitted notebook of ``report`` for ``student``.
+
+    Not so when the course folder was deleted or made anew since ``report`` was recorded:
+    then the notebooks must be recorded again, whatever the report says.
+    """
+    return all(
+        (course / "autograded" / student / name / f"{name}.ipynb").is_file()
+        for name, notebook in (report.get("notebooks") or {}).items()
+        if notebook.get("submitted")
+    )
 
 
 def _forget(course: Path, student: str, assignment: str) -> None:
@@ -316,6 +330,7 @@ __all__ = [
     "ReplayResults",
     "course_folder",
     "ensure_course",
+    "holds",
     "layout",
     "read_manual",
     "record",

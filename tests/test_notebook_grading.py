@@ -313,3 +313,21 @@ def test_without_a_working_nbgrader_grade_all_grades_on_and_says_so(tmp_path, mo
     assert fay.notebooks["score"] == NOTEBOOKS  # the scores do not need the gradebook
     assert any("gradebook not kept" in p and "alembic not found" in p for p in fay.problems)
     assert "gradebook not kept" in (out / "fay" / "table.txt").read_text()
+
+
+def test_a_course_folder_made_anew_gets_every_kept_student_again(tmp_path):
+    klass = tmp_path / "class"
+    write_base("stubs", klass / "gil")
+    out = tmp_path / "out"
+    (first,) = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    shutil.rmtree(gradebook.course_folder(out))  # deleted (or lost) after grading
+    (again,) = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert again.seconds == first.seconds  # the report is kept, not regraded...
+    from nbgrader.api import Gradebook
+
+    course = gradebook.course_folder(out)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        # ...and its notebooks are in the new gradebook, ready for hand grading
+        assert sorted(s.assignment.name for s in book.student_submissions("gil")) == sorted(
+            first.notebooks["notebooks"]
+        )
