@@ -90,7 +90,7 @@ def hand_given(name: str, notebook: dict) -> list[str]:
                 f"{_points(cell.get('auto_score') or 0)})"
             )
         if cell.get("extra_credit"):
-            lines.append(f"- {where}: {_points(cell['extra_credit'])} points of extra credit")
+            lines.append(f"- {where}: extra credit +{_points(cell['extra_credit'])}")
     for cell_id, text in (notebook.get("comments") or {}).items():
         lines.append(f"- {name}, cell `{cell_id}`, your instructor's comment:")
         lines += ["", *(f"  > {line}".rstrip() for line in text.splitlines()), ""]

@@ -295,7 +295,11 @@ def test_hand_grading_in_a_real_browser_reaches_every_report(running, graded):
     # feedback.md: the override said, the comment shown
     feedback = (out / "ada" / "feedback.md").read_text()
     assert f"`{OVERRIDDEN}`: score set by hand to 1/2 (the autograder gave 2)" in feedback
-    assert f"> {COMMENT}" in feedback and "1 points of extra credit" in feedback
+    assert f"> {COMMENT}" in feedback and "extra credit +1" in feedback
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable("table").render(feedback)
+    assert f"<blockquote>\n<p>{html.escape(COMMENT)}</p>\n</blockquote>" in rendered
     # results.json (Gradescope): the same, in the lesson's test
     results = json.loads((out / "ada" / "results.json").read_text())
     (test,) = [t for t in results["tests"] if t["name"] == f"Notebook {LESSON}"]
