@@ -1,7 +1,7 @@
 """Command line: ``python -m autograder {grade,grade-all,gradescope,release,examples} ...``.
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
-grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...]   a class, in parallel, resumable
+grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...] [--roster CSV]   a class
 formgrader --out DIR [--port P]                               hand grading in nbgrader's formgrader
 gradescope --out autograder.zip [--hidden VIS] [--assignment A]  the Gradescope autograder
 release [...]                                                 autograder.release.main

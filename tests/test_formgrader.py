@@ -318,6 +318,13 @@ def test_hand_grading_in_a_real_browser_reaches_every_report(running, graded):
         timeout=300,
     )
     theirs = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(export.open())}
+    # the roster's names and emails are the export's LMS columns
+    jane = theirs[(LESSON, "jdoe1")]
+    assert (jane["first_name"], jane["last_name"], jane["email"]) == (
+        "Jane",
+        "Doe",
+        "jane.doe@example.edu",
+    )
     for name, ours in report["notebooks"]["notebooks"].items():
         row = theirs[(name, "ada")]
         assert float(row["score"]) == ours["score"] + ours["manual_score"], name

@@ -249,6 +249,9 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     notebook.write_text(notebook.read_text() + "\n")
     again = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
     assert again[1].seconds != bob.seconds and again[1].total == 2.0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        kept = book.find_grade("l02_uniform_case_tests", lesson, lesson, "bob")
+        assert kept.manual_score == 2.0 and kept.needs_manual_grade  # flagged for review
 
     # Taken back in the gradebook: the trusted score returns (read from auto_score, kept).
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
