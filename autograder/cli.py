@@ -1,7 +1,8 @@
 """Command line: ``python -m autograder {grade,grade-all,gradescope,release,examples} ...``.
 
 grade SUBMISSION [--json P] [--gradescope P] [--feedback P]   one student, a table
-grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...]   a class, in parallel, resumable
+grade-all FOLDER --jobs N --out DIR [--force] [--only NAME...] [--roster CSV]   a class
+formgrader --out DIR [--port P]                               hand grading in nbgrader's formgrader
 gradescope --out autograder.zip [--hidden VIS] [--assignment A]  the Gradescope autograder
 release [...]                                                 autograder.release.main
 examples OUT                                                  write example submissions
@@ -20,7 +21,7 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from . import gradebook, report
+from . import gradebook, report, roster
 from .exercises import ASSIGNMENTS
 from .grade import (
     DEFAULT_TIMEOUT,
@@ -109,7 +110,19 @@ def _parser() -> argparse.ArgumentParser:
         help="regrade only these students (their sub-folder names), changed or not; the "
         "others keep their last report",
     )
+    many.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV with columns folder,id,first_name,last_name,email: each submission "
+        "folder's gradebook id and the names and email nbgrader exports",
+    )
     _grading_options(many)
+
+    hand = sub.add_parser(
+        "formgrader", help="hand grading: nbgrader's formgrader on grade-all's kept course"
+    )
+    hand.add_argument("--out", type=Path, required=True, help="grade-all's --out folder")
+    hand.add_argument("--port", type=int, default=None, help="port (default: a free one)")
 
     scope = sub.add_parser("gradescope", help="write the autograder zip to upload to Gradescope")
     scope.add_argument("--out", type=Path, default=Path("autograder.zip"))
@@ -404,6 +417,7 @@ def grade_all(
     force: bool = False,
     only: Sequence[str] | None = None,
     assignment: str = "course",
+    roster_csv: Path | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
@@ -415,7 +429,9 @@ def grade_all(
     SIGKILL) loses no finished student. A grading process that dies (OOM kill, crash)
     costs only the student it was grading (``error``, and why). Notebook results go into
     the nbgrader course kept in ``out/nbgrader``, and hand-given points are read back from
-    it on every run.
+    it on every run. Each submission folder is one gradebook student (autograder/roster.py):
+    ``roster_csv`` names them, the mapping is kept in ``out/students.csv``, and a collision
+    is an error.
     """
     import signal
     import threading
@@ -428,7 +444,7 @@ def grade_all(
     try:
         return _grade_class(
             folder, out, jobs, isolation, timeout, limits, notebooks, progress, force, only,
-            assignment,
+            assignment, roster_csv,
         )  # fmt: skip
     finally:
         if handler is not None:
@@ -447,6 +463,7 @@ def _grade_class(
     force: bool,
     only: Sequence[str] | None,
     assignment: str,
+    roster_csv: Path | None,
 ) -> list[SubmissionResult]:
     from tqdm import tqdm
 
@@ -462,11 +479,18 @@ def _grade_class(
         unknown = sorted(set(only) - {p.name for p in paths})
         if unknown:
             raise RuntimeError(f"--only: no submission called {', '.join(unknown)} in {folder}")
+    students = roster.identities(
+        [p.name for p in paths],
+        roster.read_roster(roster_csv) if roster_csv else None,
+        roster.read_kept(out),
+    )
     out.mkdir(parents=True, exist_ok=True)
+    roster.write_kept(out, students)
     course = None
     if notebooks != "skip":
         try:
-            course = gradebook.ensure_course(gradebook.course_folder(out))
+            course = gradebook.ensure_course(gradebook.course_folder(out), assignment)
+            gradebook.register(course, {s.id: vars(s) for s in students.values()})
         except gradebook.CourseMismatch as error:
             raise RuntimeError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - nbgrader broken here: grade on, and say so
@@ -483,11 +507,11 @@ def _grade_class(
         if only is not None and path.name not in only:
             previous = _previous(out / path.name, None)  # kept as it is, changed or not
             if previous is not None:
-                results[path.name] = _finish(previous, path, out, course)
+                results[path.name] = _finish(previous, path, out, course, students)
             continue
         previous = None if force or only is not None else _previous(out / path.name, stamp)
         if previous is not None:
-            results[path.name] = _finish(previous, path, out, course)
+            results[path.name] = _finish(previous, path, out, course, students)
         else:
             todo.append((path, stamp))
     classfiles = _ClassFiles(out, paths, results)
@@ -510,7 +534,7 @@ def _grade_class(
         except Exception as error:  # noqa: BLE001 - one broken grading never stops the batch
             why = str(error) if kind != "ok" else f"{type(error).__name__}: {error}"
             result = _failed_result(path, chosen.summary, why, assignment)
-        results[path.name] = _finish(result, path, out, course)
+        results[path.name] = _finish(result, path, out, course, students)
         bar.update(1)
         classfiles.update()
 
@@ -566,7 +590,11 @@ def _previous(folder: Path, stamp: str | None) -> SubmissionResult | None:
 
 
 def _finish(
-    result: SubmissionResult, path: Path, out: Path, course: Path | gradebook.Unavailable | None
+    result: SubmissionResult,
+    path: Path,
+    out: Path,
+    course: Path | gradebook.Unavailable | None,
+    students: dict[str, roster.Student] | None = None,
 ) -> SubmissionResult:
     """Record notebooks in the gradebook, take its hand-given points, write the reports."""
     if isinstance(course, gradebook.Unavailable):
@@ -577,9 +605,15 @@ def _finish(
     if not any(nb.get("submitted") for nb in notebooks.values()):
         course = None  # nothing to keep or to grade by hand (nbgrader refuses an empty folder)
     if course is not None and result.notebooks is not None:
-        student = gradebook.student_id(path.name)
+        known = (students or {}).get(path.name)
+        student = known.id if known else roster.student_id(path.name)
         try:
-            if result.fingerprint and result.notebooks.get("recorded") == result.fingerprint:
+            recorded = result.notebooks.get("recorded") == result.fingerprint
+            if (
+                result.fingerprint
+                and recorded
+                and gradebook.holds(course, student, result.notebooks)
+            ):
                 result.notebooks = gradebook.read_manual(course, student, result.notebooks)
             else:
                 result.notebooks = gradebook.record(
@@ -610,6 +644,7 @@ def _grade_all(args: argparse.Namespace) -> int:
             force=args.force,
             only=args.only,
             assignment=args.assignment,
+            roster_csv=args.roster,
         )
     except KeyboardInterrupt:
         print(
@@ -624,12 +659,25 @@ def _grade_all(args: argparse.Namespace) -> int:
         f"{len(results)} submissions in {seconds:.1f} s with {args.jobs} jobs; "
         f"reports in {args.out} (class.csv, <student>/feedback.md, results.json, report.json)"
     )
+    print(f"gradebook ids: {args.out / roster.MAPPING}")
     if args.notebooks == "skip":
         print("package only (--notebooks skip): no notebook was graded, totals are the package's")
     else:
-        course = gradebook.course_folder(args.out)
-        print(f"hand grading: cd {course} && nbgrader formgrader (then run grade-all again)")
+        print(f"hand grading: {formgrader_command(args.out)} (then run the same grade-all again)")
     return 0
+
+
+def formgrader_command(out: Path) -> str:
+    """The command line that opens hand grading for grade-all's ``out`` folder."""
+    import shlex
+
+    return f"python -m autograder formgrader --out {shlex.quote(str(out))}"
+
+
+def _formgrader(args: argparse.Namespace) -> int:
+    from .formgrader import serve
+
+    return serve(args.out, args.port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -648,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
             return _grade_one(args)
         if args.command == "grade-all":
             return _grade_all(args)
+        if args.command == "formgrader":
+            return _formgrader(args)
     except RuntimeError as error:  # e.g. --isolation bwrap where bubblewrap cannot run
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """nbgrader glue: the course folder, reproducible student notebooks, and plain nbgrader runs.
 
-The course has ONE assignment, ``lessons``, holding every notebook of ``solutions/lessons``.
+Here a course has ONE assignment, ``lessons``, holding every notebook of ``solutions/lessons``
+(the gradebook grade-all keeps gives each lesson its own: ``prepare_course``'s ``layout``).
 
 * ``release_notebooks(source)``: the student notebooks (``generate_assignment``), normalised
   so that releasing twice gives the same bytes (used by ``autograder.release``).
@@ -70,12 +71,16 @@ def course_config(course: Path, timeout: int = 120) -> Any:
     config.Exchange.root = str(course / "exchange")  # unused; silences the default's warning
     # Our source folder holds notebooks only; should it ever hold data files, the student's
     # copies of them must survive autograde (nbgrader copies source files over them).
-    extra = sorted(
-        p.relative_to(course / "source" / ASSIGNMENT).as_posix()
-        for p in (course / "source" / ASSIGNMENT).rglob("*")
-        if p.is_file() and p.suffix != ".ipynb"
-    )
-    config.Autograde.exclude_overwriting = {ASSIGNMENT: extra}
+    sources = course / "source"
+    config.Autograde.exclude_overwriting = {
+        folder.name: sorted(
+            p.relative_to(folder).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and p.suffix != ".ipynb"
+        )
+        for folder in (sorted(sources.iterdir()) if sources.is_dir() else [])
+        if folder.is_dir()
+    }
     config.Execute.timeout = timeout
     # Startup of a fresh kernel on a loaded 2-core machine can exceed the 60 s default.
     config.Execute.startup_timeout = 120
@@ -123,22 +128,35 @@ def notebooks_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.ipynb") if p.is_file())
 
 
-def prepare_course(course: Path, source: Path = SOURCE_LESSONS) -> Path:
-    """Create course/source/lessons from ``source`` and run ``generate_assignment``.
+def prepare_course(
+    course: Path,
+    source: Path = SOURCE_LESSONS,
+    layout: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
+    """Create the course's source assignments from ``source``; run ``generate_assignment``.
 
-    Returns ``course/release/lessons`` (the student notebooks as nbgrader wrote them).
+    ``layout`` maps nbgrader assignment names to the notebook names (``02_x.ipynb``) each
+    holds; by default one assignment, ``lessons``, holds every notebook of ``source``.
+    Returns ``course/release`` (the student notebooks as nbgrader wrote them, one folder
+    per assignment).
     """
     notebooks = notebooks_in(source)
     if not notebooks:
         raise FileNotFoundError(f"no source notebooks in {source}")
-    assignment_source = course / "source" / ASSIGNMENT
-    assignment_source.mkdir(parents=True, exist_ok=True)
-    for notebook in notebooks:
-        shutil.copyfile(notebook, assignment_source / notebook.name)
+    if layout is None:
+        layout = {ASSIGNMENT: [p.name for p in notebooks]}
+    for assignment, names in layout.items():
+        assignment_source = course / "source" / assignment
+        assignment_source.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(source / name, assignment_source / name)
     with _environ(PATH=_bin_first(os.environ.get("PATH"))):
-        result = _api(course).generate_assignment(ASSIGNMENT, force=True, create=True)
-    _check(result, "generate_assignment")
-    return course / "release" / ASSIGNMENT
+        api = _api(course)
+        for assignment in layout:
+            _check(
+                api.generate_assignment(assignment, force=True, create=True), "generate_assignment"
+            )
+    return course / "release"
 
 
 # Generated courses by content of their source notebooks, for the life of this process:
@@ -203,7 +221,7 @@ def release_notebooks(source: Path = SOURCE_LESSONS) -> dict[str, bytes]:
     """
     with tempfile.TemporaryDirectory(prefix="numpynet-release-") as tmp:
         course = Path(tmp) / "course"
-        released = prepare_course(course, source)
+        released = prepare_course(course, source) / ASSIGNMENT
         names = {p.name for p in notebooks_in(course / "source" / ASSIGNMENT)}
         out = {p.name: normalise_notebook(p.read_bytes(), p.name) for p in notebooks_in(released)}
     if set(out) != names:

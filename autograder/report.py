@@ -109,6 +109,29 @@ def _notebook_rows(result: SubmissionResult) -> list[tuple[str, float, float, st
     return rows
 
 
+def hand_given(name: str, notebook: dict) -> list[str]:
+    """Markdown lines: what the instructor gave by hand in ``notebook`` beyond its plain scores.
+
+    Scores of autograded cells set by hand (an override: the instructor's word wins), extra
+    credit and comments, as autograder/gradebook.py reads them from formgrader's gradebook.
+    """
+    lines = []
+    for grade_id, cell in (notebook.get("cells") or {}).items():
+        where = f"{name}, cell `{grade_id}`"
+        if cell.get("overridden"):
+            lines.append(
+                f"- {where}: score set by hand to {_points(cell.get('score') or 0)}/"
+                f"{_points(cell.get('max_score') or 0)} (the autograder gave "
+                f"{_points(cell.get('auto_score') or 0)})"
+            )
+        if cell.get("extra_credit"):
+            lines.append(f"- {where}: extra credit +{_points(cell['extra_credit'])}")
+    for cell_id, text in (notebook.get("comments") or {}).items():
+        lines.append(f"- {name}, cell `{cell_id}`, your instructor's comment:")
+        lines += ["", *(f"  > {line}".rstrip() for line in text.splitlines()), ""]
+    return lines
+
+
 def headline(result: SubmissionResult) -> str:
     """The one total every report gives: package + notebooks, hand-graded points included."""
     text = f"total: {_points(result.total)}/{_points(result.max_total)}"
@@ -197,6 +220,9 @@ def table(result: SubmissionResult, width: int = 130) -> str:
         lines += ["", f"{'notebook':<35} {'points':>9}  message"]
         for name, score, maximum, note in notebook_rows:
             lines.append(f"{name[:35]:<35} {_points(score) + '/' + _points(maximum):>9}  {note}")
+    given = [line for n, nb, *_ in _notebooks(result) for line in hand_given(n, nb)]
+    if given:
+        lines += ["", "given by hand in formgrader:", *given]
     if result.notebooks and result.notebooks.get("errors"):
         lines.append("notebook grading problems: " + _first_line(result.notebooks["errors"][0], 80))
     if result.notebooks is not None:
@@ -292,6 +318,9 @@ def feedback(result: SubmissionResult) -> str:
         for grade_id, cell in failing.items():
             lines += [f"- test cell `{grade_id}` ({cell.get('status', 'failed')}):", ""]
             lines += [*_fenced(str(cell.get("failure") or "(no message)").strip(), "  "), ""]
+    given = [line for n, nb, *_ in notebooks for line in hand_given(n, nb)]
+    if given:
+        lines += ["", "## From your instructor", "", *given]
     if result.problems:  # details (they may name instructor files) are in class.csv only
         lines += [
             "",
@@ -369,6 +398,9 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
             )
         if failing:
             lines.append(f"\nWhy the test cells failed: {_WHEN[hidden]}.")
+        given = hand_given(name, notebook)
+        if given:
+            lines += ["", "From your instructor:", "", *given]
         add(f"Notebook {name}", score, maximum, "\n".join(lines) or "all test cells passed",
             "visible", tags=[name, "notebook"])  # fmt: skip
         tests[-1]["status"] = (

@@ -203,18 +203,24 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     assert [r.max_total for r in first] == [MAX, MAX]
     course = gradebook.course_folder(out)
     assert (course / "nbgrader_config.py").is_file()
-    assert (course / "autograded" / "ada" / "lessons" / "02_softmax_cross_entropy.ipynb").is_file()
+    lesson = "02_softmax_cross_entropy"
+    assert (course / "autograded" / "ada" / lesson / f"{lesson}.ipynb").is_file()
 
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
-        submission = book.find_submission("lessons", "ada")
-        assert submission.code_score == NOTEBOOKS  # the trusted scores, as nbgrader keeps them
-        assert book.find_submission("lessons", "bob").code_score == 0
-        grade = book.find_grade(
-            "l02_derivation_dl_dz", "02_softmax_cross_entropy", "lessons", "ada"
-        )
+        # One nbgrader assignment per lesson: the trusted scores, as nbgrader keeps them.
+        lessons = sorted(first[0].notebooks["notebooks"])
+        assert sorted(a.name for a in book.assignments) == lessons
+        for name in lessons:
+            ours = first[0].notebooks["notebooks"][name]
+            assert book.find_submission(name, "ada").code_score == ours["score"] > 0
+            assert book.find_submission(name, "bob").code_score == 0
+        assert sum(book.find_submission(n, "ada").code_score for n in lessons) == NOTEBOOKS
+        grade = book.find_grade("l02_derivation_dl_dz", lesson, lesson, "ada")
         grade.manual_score = 4.0  # what formgrader does when the instructor grades it
+        # An override of an autograded cell's score (bob's failed: 0 of 2), as formgrader saves it
+        book.find_grade("l02_uniform_case_tests", lesson, lesson, "bob").manual_score = 2.0
         book.db.commit()
 
     seconds = json.loads((out / "ada" / "report.json").read_text())["seconds"]
@@ -226,12 +232,50 @@ def test_gradebook_round_trip_brings_hand_grading_into_the_class_csv(tmp_path):
     assert derivation["status"] == "graded by hand"
     rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
     assert float(rows["ada"]["total"]) == ada.total and float(rows["ada"]["max_total"]) == MAX
-    assert float(rows["bob"]["total"]) == 0.0
     gradescope = json.loads((out / "ada" / "results.json").read_text())
     # Gradescope's results.json: the autograded points only (hand grades go in its manual
     # question), with the hand grade given so far said in its output.
     assert gradescope["score"] == ada.total - 4.0 == ada.autograded_total
     assert "4/5 given so far" in gradescope["output"]
+    # The instructor's word wins over the autograder's, and the reports say so.
+    bob = second[1]
+    assert bob.total == 2.0 and float(rows["bob"]["total"]) == 2.0
+    overridden = cell(bob, lesson, "l02_uniform_case_tests")
+    assert (overridden["score"], overridden["auto_score"], overridden["overridden"]) == (2, 0, True)
+    assert (
+        "score set by hand to 2/2 (the autograder gave 0)"
+        in (out / "bob" / "table.txt").read_text()
+    )
+
+    # bob hands in again (any change): regraded and autograded again, the override stays.
+    notebook = klass / "bob" / "lessons" / "00_setup_and_data.ipynb"
+    notebook.write_text(notebook.read_text() + "\n")
+    again = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert again[1].seconds != bob.seconds and again[1].total == 2.0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        kept = book.find_grade("l02_uniform_case_tests", lesson, lesson, "bob")
+        assert kept.manual_score == 2.0 and kept.needs_manual_grade  # flagged for review
+
+    # Taken back in the gradebook: the trusted score returns (read from auto_score, kept).
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        book.find_grade("l02_uniform_case_tests", lesson, lesson, "bob").manual_score = None
+        book.db.commit()
+    third = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert third[1].total == 0.0 and third[0].total == ada.total
+    assert not cell(third[1], lesson, "l02_uniform_case_tests")["overridden"]
+
+
+def test_a_lab_gradebook_holds_the_lab_only(tmp_path):
+    course = gradebook.ensure_course(tmp_path / "nbgrader", "lab")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        (lab,) = book.assignments
+        assert lab.name == "06_debugging_lab"
+        assert (lab.max_code_score, lab.max_written_score) == (14, 7)  # as the README says
+    # The same folder is not silently turned into the course's gradebook.
+    with pytest.raises(gradebook.CourseMismatch, match="another --assignment"):
+        gradebook.ensure_course(tmp_path / "nbgrader", "course")
 
 
 def test_grade_all_regrades_only_what_changed(tmp_path):
@@ -264,7 +308,7 @@ def test_an_independent_correct_package_earns_every_notebook_point(grader, tmp_p
 
 
 def test_without_a_working_nbgrader_grade_all_grades_on_and_says_so(tmp_path, monkeypatch):
-    def broken(course, source=None):
+    def broken(course, assignment="course", source=None):
         raise RuntimeError("alembic not found")
 
     monkeypatch.setattr(gradebook, "ensure_course", broken)
@@ -279,3 +323,21 @@ def test_without_a_working_nbgrader_grade_all_grades_on_and_says_so(tmp_path, mo
     rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
     assert "grader: gradebook not kept" in rows["fay"]["problems"]
     assert "grader problem" in (out / "class.txt").read_text()
+
+
+def test_a_course_folder_made_anew_gets_every_kept_student_again(tmp_path):
+    klass = tmp_path / "class"
+    write_base("stubs", klass / "gil")
+    out = tmp_path / "out"
+    (first,) = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    shutil.rmtree(gradebook.course_folder(out))  # deleted (or lost) after grading
+    (again,) = grade_all(klass, out, jobs=1, isolation=ISOLATION.mode, progress=False)
+    assert again.seconds == first.seconds  # the report is kept, not regraded...
+    from nbgrader.api import Gradebook
+
+    course = gradebook.course_folder(out)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
+        # ...and its notebooks are in the new gradebook, ready for hand grading
+        assert sorted(s.assignment.name for s in book.student_submissions("gil")) == sorted(
+            first.notebooks["notebooks"]
+        )
