@@ -89,7 +89,7 @@ def stub_line(indent: str, message: str) -> list[str]:
 
 
 def _catalogue_for(module: str) -> dict[str, exercises.Exercise]:
-    return {ex.qualname: ex for ex in exercises.EXERCISES if ex.module == module}
+    return {ex.qualname: ex for ex in exercises.ALL_EXERCISES if ex.module == module}
 
 
 def stub_regions(text: str, module: str) -> tuple[str, list[exercises.Exercise]]:
@@ -198,7 +198,7 @@ def build_package(source: Path) -> dict[str, bytes]:
             found.extend(in_file)
             data = stubbed.encode("utf-8")
         generated[f"{PACKAGE}/{relative.as_posix()}"] = data
-    missing = [ex for ex in exercises.EXERCISES if ex not in found]
+    missing = [ex for ex in exercises.ALL_EXERCISES if ex not in found]
     if missing:
         names = "; ".join(f"{ex.id} ({ex.module}: {ex.qualname})" for ex in missing)
         raise ReleaseError(
@@ -505,7 +505,7 @@ def _points_table(generated: Mapping[str, bytes]) -> str:
     rows = ["| lesson | package exercises (points) | notebook points |", "| --- | --- | ---: |"]
     lessons = sorted(n for n in generated if n.startswith(f"{LESSONS}/") and n.endswith(".ipynb"))
     for name in lessons:
-        found = [ex for ex in exercises.EXERCISES if ex.lesson == name]
+        found = [ex for ex in exercises.ALL_EXERCISES if ex.lesson == name]
         listed = ", ".join(f"{ex.number} {ex.title} ({ex.points})" for ex in found) or "-"
         points = sum(
             float(cell.get("metadata", {}).get("nbgrader", {}).get("points", 0))

@@ -289,9 +289,16 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
     }
 
 
+def _graded_exercises(results: Sequence[SubmissionResult]) -> list[exercises.Exercise]:
+    """The course's exercises (always a column), then any other exercise a result holds."""
+    held = {e.id for r in results for e in r.exercises}
+    return list(exercises.EXERCISES) + [e for e in exercises.BEYOND_EXERCISES if e.id in held]
+
+
 def class_table(results: Sequence[SubmissionResult]) -> str:
     """One line per student: per-exercise points, notebooks and total."""
-    ids = [e.number for e in exercises.EXERCISES]
+    graded = _graded_exercises(results)
+    ids = [e.number for e in graded]
     width = max([len("student"), *(len(r.name) for r in results)]) + 2  # full names
     header = (
         f"{'student':<{width}}" + "".join(f"{i:>6}" for i in ids) + f"{'nb':>6}{'total':>8}  status"
@@ -300,8 +307,7 @@ def class_table(results: Sequence[SubmissionResult]) -> str:
     for r in results:
         by_id = {e.id: e for e in r.exercises}
         cells = "".join(
-            f"{_points(by_id[x.id].points) if x.id in by_id else '-':>6}"
-            for x in exercises.EXERCISES
+            f"{_points(by_id[x.id].points) if x.id in by_id else '-':>6}" for x in graded
         )
         bad = sorted({p.rpartition(":")[2] for p in problems(r)})
         nb = _points(r.notebook_points) if r.notebooks is not None else "-"
@@ -318,7 +324,8 @@ def class_csv(results: Sequence[SubmissionResult], path: str | Path) -> None:
     notebook_names = sorted(
         {n for r in results for n in ((r.notebooks or {}).get("notebooks") or {})}
     )
-    columns = ["student"] + [e.id for e in exercises.EXERCISES]
+    graded = _graded_exercises(results)
+    columns = ["student"] + [e.id for e in graded]
     columns += [f"notebook:{n}" for n in notebook_names]
     columns += ["package", "notebooks", "total", "max_total", "problems"]
     handle = io.StringIO(newline="")
@@ -329,7 +336,7 @@ def class_csv(results: Sequence[SubmissionResult], path: str | Path) -> None:
         rows = {name: score for name, score, _, _ in _notebook_rows(r)}
         writer.writerow(
             [r.name]
-            + [by_id[e.id].points if e.id in by_id else "" for e in exercises.EXERCISES]
+            + [by_id[e.id].points if e.id in by_id else "" for e in graded]
             + [rows.get(n, "") for n in notebook_names]
             + [r.points, r.notebook_points, r.total, r.max_total, " ".join(problems(r))]
         )

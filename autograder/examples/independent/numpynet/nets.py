@@ -33,6 +33,21 @@ class Parameter:
 
 
 class Module:
+    training = True
+
+    def train(self, mode=True):
+        stack = [self]
+        while stack:  # every module reachable from self, iteratively
+            module = stack.pop()
+            module.training = bool(mode)
+            for value in vars(module).values():
+                items = value if isinstance(value, list | tuple) else [value]
+                stack += [item for item in items if isinstance(item, Module)]
+        return self
+
+    def eval(self):
+        return self.train(mode=False)
+
     def forward(self, X):
         raise TypeError("forward is not defined")
 
@@ -127,12 +142,17 @@ class ReLU(Module):
 
 
 class MLP(Sequential):
-    def __init__(self, sizes=(784, 128, 10), rng=None) -> None:
+    def __init__(self, sizes=(784, 128, 10), rng=None, dropout=0.0) -> None:
+        from .beyond import Dropout
+
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         sizes = tuple(sizes)
         modules: list[Module] = [Linear(sizes[0], sizes[1], rng=generator)]
         for fan_in, fan_out in zip(sizes[1:-1], sizes[2:], strict=True):
-            modules += [ReLU(), Linear(fan_in, fan_out, rng=generator)]
+            modules.append(ReLU())
+            if dropout:
+                modules.append(Dropout(dropout, rng=generator))
+            modules.append(Linear(fan_in, fan_out, rng=generator))
         super().__init__(*modules)
         modules[0].input_grad = False  # the data's gradient is never needed
         self.sizes = sizes
