@@ -155,5 +155,5 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def step(self) -> None:
-        """One decoupled decay and Adam update of every parameter, in place."""
+        """One decoupled decay and Adam update of every parameter by the rule above, in place."""
         raise NotImplementedError("Exercise 7.2: AdamW step - see lessons/07_beyond_rmsprop.ipynb")

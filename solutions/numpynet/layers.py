@@ -147,8 +147,9 @@ class Dropout(Module):
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Return ``X * keep / (1 - p)`` when training (p > 0), else ``X`` itself.
 
-        Keep what ``backward`` needs in ``self._mask``: ``keep / (1 - p)`` in ``X``'s dtype
-        when training with p > 0, ``None`` otherwise (the identity).
+        The result has the same shape and dtype as ``X``. Keep what ``backward`` needs in
+        ``self._mask``: ``keep.astype(X.dtype) / (1 - p)`` when training with p > 0, ``None``
+        otherwise (the identity).
         """
         self._forwarded = True
         ### BEGIN SOLUTION

@@ -185,7 +185,7 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def step(self) -> None:
-        """One decoupled decay and Adam update of every parameter, in place."""
+        """One decoupled decay and Adam update of every parameter by the rule above, in place."""
         ### BEGIN SOLUTION
         self.t += 1
         beta1, beta2 = self.betas
