@@ -69,7 +69,7 @@ BEYOND_EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex7_2", "7.2", "AdamW step", "optim.py", "AdamW.step", L07, 10),
     Exercise("ex7_3", "7.3", "Dropout forward", "layers.py", "Dropout.forward", L07, 10),
     Exercise("ex7_4", "7.4", "Dropout backward", "layers.py", "Dropout.backward", L07, 5),
-    Exercise("ex7_5", "7.5", "validate in evaluation mode", "loop.py", "validate", L07, 5),
+    Exercise("ex7_5", "7.5", "validate in eval mode", "loop.py", "validate", L07, 5),
     Exercise("ex7_6", "7.6", "early stopping", "loop.py", "EarlyStopping.update", L07, 10),
 )
 

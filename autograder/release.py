@@ -577,8 +577,9 @@ def _module_file(root: Path, module: str) -> Path | None:
 
 
 # Assignments: the course (lessons 00-05 and the package) and, handed out once those are
-# due, the debugging lab (lesson 06): its mysteries are near-solutions of earlier exercises.
-ASSIGNMENTS = ("course", "lab")
+# due, the debugging lab (lesson 06): its mysteries are near-solutions of earlier exercises;
+# then lesson 07 ("beyond" RMSProp), whose exercise stubs are already in the course's package.
+ASSIGNMENTS = ("course", "lab", "beyond")
 LAB_FILES = (f"{LESSONS}/06_debugging_lab.ipynb", f"{LESSONS}/debugging_lab.py")
 LAB_README = """# Lesson 06: the debugging lab
 
@@ -586,15 +587,36 @@ Copy the two files of `lessons/` into the `lessons/` folder of your course (next
 00-05), then open `lessons/06_debugging_lab.ipynb`. The lab uses YOUR `numpynet`: finish
 lessons 00-05 first. Hand in as before, with `lessons/06_debugging_lab.ipynb` included.
 """
+BEYOND_FILES = (f"{LESSONS}/07_beyond_rmsprop.ipynb",)
+BEYOND_README = """# Lesson 07: beyond RMSProp
+
+Copy `lessons/07_beyond_rmsprop.ipynb` into the `lessons/` folder of your course (next to
+lessons 00-05), then open it. Its exercises (7.1-7.6: Adam, AdamW, Dropout, validate,
+EarlyStopping) are already waiting in your `numpynet/` (`optim.py`, `layers.py`, `loop.py`),
+and their public checks in `autograder/public/`: `pytest autograder/public -m ex7_1`. Lesson 07
+builds on YOUR package: finish lessons 00-05 first. Hand in as before (your `numpynet/` and
+`lessons/`, with `lessons/07_beyond_rmsprop.ipynb` included); lesson 07 is graded on its own.
+"""
+# Files each later assignment adds to the course: never in the course's own bundle.
+LATER_FILES = {
+    "lab": (LAB_FILES, "LAB.md", LAB_README),
+    "beyond": (BEYOND_FILES, "BEYOND.md", BEYOND_README),
+}
+
+
+def later_bundle_files(generated: Mapping[str, bytes], assignment: str) -> dict[str, bytes]:
+    """A later assignment's bundle: its generated files and a note on where to put them."""
+    names, note, text = LATER_FILES[assignment]
+    files = {name: generated[name] for name in names if name in generated}
+    if len(files) != len(names):
+        raise ReleaseError(f"{assignment} needs {', '.join(names)}; not generated")
+    files[note] = text.encode("utf-8")
+    return files
 
 
 def lab_bundle_files(generated: Mapping[str, bytes]) -> dict[str, bytes]:
     """The lab's bundle: its notebook, its module and how to add them to the course."""
-    files = {name: generated[name] for name in LAB_FILES if name in generated}
-    if len(files) != len(LAB_FILES):
-        raise ReleaseError(f"the lab needs {', '.join(LAB_FILES)}; not generated")
-    files["LAB.md"] = LAB_README.encode("utf-8")
-    return files
+    return later_bundle_files(generated, "lab")
 
 
 def bundle_files(
@@ -602,11 +624,13 @@ def bundle_files(
 ) -> dict[str, bytes]:
     """What a student receives: generated material, public tests and what they import.
 
-    ``assignment`` "course" leaves the lab out; "lab" is the lab alone (``lab_bundle_files``).
+    ``assignment`` "course" leaves the later assignments out; "lab" and "beyond" are theirs
+    alone (``later_bundle_files``).
     """
-    if assignment == "lab":
-        return lab_bundle_files(generated)
-    files = {name: data for name, data in generated.items() if name not in LAB_FILES}
+    if assignment in LATER_FILES:
+        return later_bundle_files(generated, assignment)
+    later = {name for names, _, _ in LATER_FILES.values() for name in names}
+    files = {name: data for name, data in generated.items() if name not in later}
     files["README.md"] = student_readme(files).encode("utf-8")  # its points: this bundle's
     for name in BUNDLE_FILES:
         if (root / name).is_file():
@@ -709,7 +733,8 @@ def main(argv: list[str] | None = None) -> int:
         "--assignment",
         choices=ASSIGNMENTS,
         default="course",
-        help="which bundle: the course (lessons 00-05) or the debugging lab (lesson 06)",
+        help="which bundle: the course (lessons 00-05), the debugging lab (lesson 06) or "
+        "beyond RMSProp (lesson 07)",
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()

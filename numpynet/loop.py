@@ -62,7 +62,7 @@ def validate(
     when ``evaluate`` raises. Arguments and result as ``evaluate``.
     """
     raise NotImplementedError(
-        "Exercise 7.5: validate in evaluation mode - see lessons/07_beyond_rmsprop.ipynb"
+        "Exercise 7.5: validate in eval mode - see lessons/07_beyond_rmsprop.ipynb"
     )
 
 

@@ -183,7 +183,8 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         f"(validation {len(splits.X_val):,}, test {len(splits.X_test):,}): {config}"
     )
     result = run(config, args.out, splits=splits, progress=not args.no_progress)
-    last = result.history[-1]
+    # With early stopping the model holds the best epoch's weights: report that epoch.
+    last = result.history[(result.best_epoch or len(result.history)) - 1]
     epochs = len(result.history)
     kept = f", weights of epoch {result.best_epoch}" if result.best_epoch is not None else ""
     print(
