@@ -290,9 +290,11 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
 
 
 def _graded_exercises(results: Sequence[SubmissionResult]) -> list[exercises.Exercise]:
-    """The course's exercises (always a column), then any other exercise a result holds."""
+    """The exercise columns: lesson 07's when the results hold them, the course's otherwise."""
     held = {e.id for r in results for e in r.exercises}
-    return list(exercises.EXERCISES) + [e for e in exercises.BEYOND_EXERCISES if e.id in held]
+    later = [e for e in exercises.BEYOND_EXERCISES if e.id in held]
+    course = [e for e in exercises.EXERCISES if e.id in held or not later]
+    return course + later
 
 
 def class_table(results: Sequence[SubmissionResult]) -> str:

@@ -123,6 +123,7 @@ def test_grade_all_for_beyond_writes_its_columns(tmp_path: Path) -> None:
     with open(out / "class.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert {e.id for e in exercises.BEYOND_EXERCISES} <= set(rows["ada"])
+    assert not {e.id for e in exercises.EXERCISES} & set(rows["ada"]), "the course's are not"
     assert float(rows["ada"]["package"]) == 55 and float(rows["eve"]["package"]) == 0
     assert float(rows["ada"]["total"]) == 55 + 13
 

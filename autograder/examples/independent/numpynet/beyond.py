@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from .nets import Module
 from .training import Optimizer, evaluate
 
 
@@ -47,24 +46,6 @@ class AdamW(Adam):
 
     def _gradient(self, p):
         return p.grad
-
-
-class Dropout(Module):
-    def __init__(self, p=0.5, rng=None) -> None:
-        self.p = p
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self.factor = None
-
-    def forward(self, X):
-        if self.training and self.p > 0:
-            uniform = self.rng.random(X.shape)
-            self.factor = np.where(uniform < self.p, 0.0, 1.0 / (1.0 - self.p)).astype(X.dtype)
-            return X * self.factor
-        self.factor = None
-        return X
-
-    def backward(self, dY):
-        return dY if self.factor is None else dY * self.factor
 
 
 def validate(model, X, y, batch_size=1000):

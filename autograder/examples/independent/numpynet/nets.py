@@ -141,10 +141,26 @@ class ReLU(Module):
         return np.where(self.positive, dY, np.zeros((), dY.dtype))
 
 
+class Dropout(Module):
+    def __init__(self, p=0.5, rng=None) -> None:
+        self.p = p
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.factor = None
+
+    def forward(self, X):
+        if self.training and self.p > 0:
+            uniform = self.rng.random(X.shape)
+            self.factor = np.where(uniform < self.p, 0.0, 1.0 / (1.0 - self.p)).astype(X.dtype)
+            return X * self.factor
+        self.factor = None
+        return X
+
+    def backward(self, dY):
+        return dY if self.factor is None else dY * self.factor
+
+
 class MLP(Sequential):
     def __init__(self, sizes=(784, 128, 10), rng=None, dropout=0.0) -> None:
-        from .beyond import Dropout
-
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         sizes = tuple(sizes)
         modules: list[Module] = [Linear(sizes[0], sizes[1], rng=generator)]
