@@ -371,3 +371,34 @@ def test_adam_and_adamw_match_torch_when_installed() -> None:
             mine.step()
             peer.step()
             np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_cli_trains_with_every_new_option_on_a_tiny_mnist_subset(tmp_path: Path) -> None:
+    import json
+
+    from test_train import MNIST, run_module
+
+    if MNIST is None:
+        pytest.skip("real MNIST not found (set MNIST_DIR)")
+    tiny = ["--epochs", "4", "--limit-train", "1500", "--limit-test", "500", "--val-size", "300"]
+    options = ["--optimizer", "adamw", "--weight-decay", "0.05", "--dropout", "0.2"]
+    done = run_module(
+        ROOT / "solutions", tmp_path, *tiny, *options, "--early-stopping", "1", "--no-progress"
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (config["optimizer"], config["weight_decay"], config["dropout"]) == ("adamw", 0.05, 0.2)
+    assert config["early_stopping"] == 1
+    losses = [row["val_loss"] for row in metrics["history"]]
+    best = int(np.argmin(losses)) + 1
+    assert f"weights of epoch {best}" in done.stdout
+    assert metrics["test"]["accuracy"] > 0.7  # chance is 0.1
+    loaded = train.load_model(tmp_path / "model.npz")
+    assert [type(layer).__name__ for layer in loaded.layers] == [
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
