@@ -35,7 +35,9 @@ L02 = "lessons/02_softmax_cross_entropy.ipynb"
 L03 = "lessons/03_backpropagation.ipynb"
 L04 = "lessons/04_optimisers.ipynb"
 L05 = "lessons/05_training_mnist.ipynb"
+L07 = "lessons/07_beyond_rmsprop.ipynb"
 
+# The course's package exercises (lessons 00-05): 150 points, graded with "course".
 EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex0_1", "0.1", "DataLoader iteration", "data.py", "DataLoader.__iter__", L00, 10),
     Exercise("ex1_1", "1.1", "Linear He initialisation", "layers.py", "Linear.__init__", L01, 5),
@@ -59,24 +61,61 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise("ex5_2", "5.2", "evaluate", "loop.py", "evaluate", L05, 10),
 )
 
-BY_ID: dict[str, Exercise] = {exercise.id: exercise for exercise in EXERCISES}
+# Lesson 07 (beyond RMSProp): its own assignment, "beyond", graded on its own. Its stubs
+# ship in the course's package from the start (the package is handed out once); the
+# course never grades them and its trainer needs them only for lesson 07's options.
+BEYOND_EXERCISES: tuple[Exercise, ...] = (
+    Exercise("ex7_1", "7.1", "Adam step", "optim.py", "Adam.step", L07, 15),
+    Exercise("ex7_2", "7.2", "AdamW step", "optim.py", "AdamW.step", L07, 10),
+    Exercise("ex7_3", "7.3", "Dropout forward", "layers.py", "Dropout.forward", L07, 10),
+    Exercise("ex7_4", "7.4", "Dropout backward", "layers.py", "Dropout.backward", L07, 5),
+    Exercise("ex7_5", "7.5", "validate in eval mode", "loop.py", "validate", L07, 5),
+    Exercise("ex7_6", "7.6", "early stopping", "loop.py", "EarlyStopping.update", L07, 10),
+)
+
+# Every exercise whose stub is in the package, whichever assignment grades it.
+ALL_EXERCISES: tuple[Exercise, ...] = EXERCISES + BEYOND_EXERCISES
+BY_ID: dict[str, Exercise] = {exercise.id: exercise for exercise in ALL_EXERCISES}
 
 # What is handed out and graded together. The course (the package and lessons 00-05)
-# comes first; the debugging lab (lesson 06) after the course is due. "all": everything.
+# comes first; the debugging lab (lesson 06) after the course is due; lesson 07 ("beyond")
+# after that. "all": everything.
 LAB_LESSONS = ("06_debugging_lab",)
-ASSIGNMENTS = ("course", "lab", "all")
+BEYOND_LESSONS = ("07_beyond_rmsprop",)
+ASSIGNMENTS = ("course", "lab", "beyond", "all")
+
+
+def _check(assignment: str) -> None:
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
 
 
 def in_assignment(lesson: str, assignment: str) -> bool:
     """Whether the lesson notebook ``lesson`` (file stem) is graded with ``assignment``."""
-    if assignment not in ASSIGNMENTS:
-        raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
-    return assignment == "all" or (lesson in LAB_LESSONS) == (assignment == "lab")
+    _check(assignment)
+    if assignment == "all":
+        return True
+    if lesson in LAB_LESSONS:
+        return assignment == "lab"
+    if lesson in BEYOND_LESSONS:
+        return assignment == "beyond"
+    return assignment == "course"
+
+
+def package_exercises(assignment: str) -> tuple[Exercise, ...]:
+    """The package exercises ``assignment`` grades (the lab grades none: it only reads them)."""
+    _check(assignment)
+    return {
+        "course": EXERCISES,
+        "lab": (),
+        "beyond": BEYOND_EXERCISES,
+        "all": ALL_EXERCISES,
+    }[assignment]
 
 
 def grades_package(assignment: str) -> bool:
-    """Whether ``assignment`` grades the package exercises (the lab only reads them)."""
-    return assignment != "lab"
+    """Whether ``assignment`` grades package exercises (the lab only reads them)."""
+    return bool(package_exercises(assignment))
 
 
 def get(exercise_id: str) -> Exercise:

@@ -89,7 +89,7 @@ def stub_line(indent: str, message: str) -> list[str]:
 
 
 def _catalogue_for(module: str) -> dict[str, exercises.Exercise]:
-    return {ex.qualname: ex for ex in exercises.EXERCISES if ex.module == module}
+    return {ex.qualname: ex for ex in exercises.ALL_EXERCISES if ex.module == module}
 
 
 def stub_regions(text: str, module: str) -> tuple[str, list[exercises.Exercise]]:
@@ -198,7 +198,7 @@ def build_package(source: Path) -> dict[str, bytes]:
             found.extend(in_file)
             data = stubbed.encode("utf-8")
         generated[f"{PACKAGE}/{relative.as_posix()}"] = data
-    missing = [ex for ex in exercises.EXERCISES if ex not in found]
+    missing = [ex for ex in exercises.ALL_EXERCISES if ex not in found]
     if missing:
         names = "; ".join(f"{ex.id} ({ex.module}: {ex.qualname})" for ex in missing)
         raise ReleaseError(
@@ -508,7 +508,7 @@ def _points_table(generated: Mapping[str, bytes]) -> str:
     rows = ["| lesson | package exercises (points) | notebook points |", "| --- | --- | ---: |"]
     lessons = sorted(n for n in generated if n.startswith(f"{LESSONS}/") and n.endswith(".ipynb"))
     for name in lessons:
-        found = [ex for ex in exercises.EXERCISES if ex.lesson == name]
+        found = [ex for ex in exercises.ALL_EXERCISES if ex.lesson == name]
         listed = ", ".join(f"{ex.number} {ex.title} ({ex.points})" for ex in found) or "-"
         points = sum(
             float(cell.get("metadata", {}).get("nbgrader", {}).get("points", 0))
@@ -580,8 +580,9 @@ def _module_file(root: Path, module: str) -> Path | None:
 
 
 # Assignments: the course (lessons 00-05 and the package) and, handed out once those are
-# due, the debugging lab (lesson 06): its mysteries are near-solutions of earlier exercises.
-ASSIGNMENTS = ("course", "lab")
+# due, the debugging lab (lesson 06): its mysteries are near-solutions of earlier exercises;
+# then lesson 07 ("beyond" RMSProp), whose exercise stubs are already in the course's package.
+ASSIGNMENTS = ("course", "lab", "beyond")
 # What a student's own repository (GitHub Classroom) must not commit: the environment,
 # the data, training runs and caches.
 STUDENT_GITIGNORE = """\
@@ -607,15 +608,36 @@ point for your own lab code and 2 per mystery, automatically, against the myster
 identity you submit as, and 7 points for your evidence, by hand; until the due date the
 grader says only how many of your answers are valid ids.
 """
+BEYOND_FILES = (f"{LESSONS}/07_beyond_rmsprop.ipynb",)
+BEYOND_README = """# Lesson 07: beyond RMSProp
+
+Copy `lessons/07_beyond_rmsprop.ipynb` into the `lessons/` folder of your course (next to
+lessons 00-05), then open it. Its exercises (7.1-7.6: Adam, AdamW, Dropout, validate,
+EarlyStopping) are already waiting in your `numpynet/` (`optim.py`, `layers.py`, `loop.py`),
+and their public checks in `autograder/public/`: `pytest autograder/public -m ex7_1`. Lesson 07
+builds on YOUR package: finish lessons 00-05 first. Hand in as before (your `numpynet/` and
+`lessons/`, with `lessons/07_beyond_rmsprop.ipynb` included); lesson 07 is graded on its own.
+"""
+# Files each later assignment adds to the course: never in the course's own bundle.
+LATER_FILES = {
+    "lab": (LAB_FILES, "LAB.md", LAB_README),
+    "beyond": (BEYOND_FILES, "BEYOND.md", BEYOND_README),
+}
+
+
+def later_bundle_files(generated: Mapping[str, bytes], assignment: str) -> dict[str, bytes]:
+    """A later assignment's bundle: its generated files and a note on where to put them."""
+    names, note, text = LATER_FILES[assignment]
+    files = {name: generated[name] for name in names if name in generated}
+    if len(files) != len(names):
+        raise ReleaseError(f"{assignment} needs {', '.join(names)}; not generated")
+    files[note] = text.encode("utf-8")
+    return files
 
 
 def lab_bundle_files(generated: Mapping[str, bytes]) -> dict[str, bytes]:
     """The lab's bundle: its notebook, its module and how to add them to the course."""
-    files = {name: generated[name] for name in LAB_FILES if name in generated}
-    if len(files) != len(LAB_FILES):
-        raise ReleaseError(f"the lab needs {', '.join(LAB_FILES)}; not generated")
-    files["LAB.md"] = LAB_README.encode("utf-8")
-    return files
+    return later_bundle_files(generated, "lab")
 
 
 def bundle_files(
@@ -623,11 +645,13 @@ def bundle_files(
 ) -> dict[str, bytes]:
     """What a student receives: generated material, public tests and what they import.
 
-    ``assignment`` "course" leaves the lab out; "lab" is the lab alone (``lab_bundle_files``).
+    ``assignment`` "course" leaves the later assignments out; "lab" and "beyond" are theirs
+    alone (``later_bundle_files``).
     """
-    if assignment == "lab":
-        return lab_bundle_files(generated)
-    files = {name: data for name, data in generated.items() if name not in LAB_FILES}
+    if assignment in LATER_FILES:
+        return later_bundle_files(generated, assignment)
+    later = {name for names, _, _ in LATER_FILES.values() for name in names}
+    files = {name: data for name, data in generated.items() if name not in later}
     files["README.md"] = student_readme(files).encode("utf-8")  # its points: this bundle's
     files[".gitignore"] = STUDENT_GITIGNORE.encode("utf-8")  # a GitHub Classroom repo, say
     for name in BUNDLE_FILES:
@@ -735,7 +759,8 @@ def main(argv: list[str] | None = None) -> int:
         "--assignment",
         choices=ASSIGNMENTS,
         default="course",
-        help="which bundle: the course (lessons 00-05) or the debugging lab (lesson 06)",
+        help="which bundle: the course (lessons 00-05), the debugging lab (lesson 06) or "
+        "beyond RMSProp (lesson 07)",
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()

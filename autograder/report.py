@@ -438,8 +438,17 @@ MAXIMUM_ROW = "(maximum)"  # class.csv's first row: the maximum of every column
 
 
 def _package_columns(results: Sequence[SubmissionResult]) -> list[exercises.Exercise]:
-    """The exercises with a column: all of them, unless no result graded the package (lab)."""
-    return list(exercises.EXERCISES) if any(has_package(r) for r in results) else []
+    """The exercise columns of a class's files.
+
+    None when no result graded the package (lab); lesson 07's when the results hold them
+    (``beyond``); the course's otherwise.
+    """
+    if not any(has_package(r) for r in results):
+        return []
+    held = {e.id for r in results for e in r.exercises}
+    later = [e for e in exercises.BEYOND_EXERCISES if e.id in held]
+    course = [e for e in exercises.EXERCISES if e.id in held or not later]
+    return course + later
 
 
 def _notebook_maxima(results: Sequence[SubmissionResult]) -> dict[str, float]:

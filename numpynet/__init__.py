@@ -3,29 +3,34 @@
 The exercise API (tests and the grader use exactly these names)::
 
     Parameter, Module, Sequential          containers       (module.py)
-    Linear, ReLU, MLP                      layers           (layers.py)
+    Linear, ReLU, Dropout, MLP             layers           (layers.py)
     softmax, log_softmax, one_hot          functions        (functional.py)
     CrossEntropyLoss                       the loss         (loss.py)
-    SGD, RMSProp                           optimisers       (optim.py)
+    SGD, RMSProp, Adam, AdamW              optimisers       (optim.py)
     DataLoader                             mini-batches     (data.py)
     numerical_gradient                     gradient checks  (gradcheck.py)
-    train_epoch, evaluate                  the loop         (loop.py)
+    train_epoch, evaluate, validate        the loop         (loop.py)
+    EarlyStopping                          best epoch       (loop.py)
     load_mnist                             the data set     (mnist.py)
 """
 
 from .data import DataLoader
 from .functional import log_softmax, one_hot, softmax
 from .gradcheck import numerical_gradient
-from .layers import MLP, Linear, ReLU
-from .loop import evaluate, train_epoch
+from .layers import MLP, Dropout, Linear, ReLU
+from .loop import EarlyStopping, evaluate, train_epoch, validate
 from .loss import CrossEntropyLoss
 from .mnist import load_mnist
 from .module import Module, Parameter, Sequential
-from .optim import SGD, Optimizer, RMSProp
+from .optim import SGD, Adam, AdamW, Optimizer, RMSProp
 
 __all__ = [
     "MLP",
     "SGD",
+    "Adam",
+    "AdamW",
+    "Dropout",
+    "EarlyStopping",
     "CrossEntropyLoss",
     "DataLoader",
     "Linear",
@@ -42,4 +47,5 @@ __all__ = [
     "one_hot",
     "softmax",
     "train_epoch",
+    "validate",
 ]

@@ -59,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--momentum", type=float, default=defaults.momentum, help="SGD only (%(default)s)"
     )
     train.add_argument(
+        "--weight-decay",
+        type=float,
+        default=None,
+        help="adam: L2 penalty added to the gradient (default 0); adamw: decoupled decay "
+        "(default 0.01)",
+    )
+    train.add_argument(
+        "--dropout",
+        type=float,
+        default=defaults.dropout,
+        help="dropout probability after each hidden layer (%(default)s: none)",
+    )
+    train.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a lower validation loss and keep the best "
+        "epoch's weights (default: train every epoch)",
+    )
+    train.add_argument(
         "--schedule",
         choices=SCHEDULES,
         default=defaults.schedule,
@@ -143,6 +164,9 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             hidden=tuple(args.hidden),
             limit_train=args.limit_train,
             limit_test=args.limit_test,
+            weight_decay=args.weight_decay,
+            dropout=args.dropout,
+            early_stopping=args.early_stopping,
         )
     except ValueError as error:
         parser.error(str(error))  # exits with status 2
@@ -159,11 +183,14 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         f"(validation {len(splits.X_val):,}, test {len(splits.X_test):,}): {config}"
     )
     result = run(config, args.out, splits=splits, progress=not args.no_progress)
-    last = result.history[-1]
+    # With early stopping the model holds the best epoch's weights: report that epoch.
+    last = result.history[(result.best_epoch or len(result.history)) - 1]
+    epochs = len(result.history)
+    kept = f", weights of epoch {result.best_epoch}" if result.best_epoch is not None else ""
     print(
         f"validation accuracy {last['val_acc']:.2%}, "
         f"TEST accuracy {result.test_acc:.2%} (loss {result.test_loss:.4f}) "
-        f"after {config.epochs} epochs"
+        f"after {epochs} epochs{kept}"
     )
     print(f"wrote metrics.json, metrics.csv, model.npz and {len(FIGURES)} figures to {args.out}")
     return 0

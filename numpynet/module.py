@@ -66,7 +66,32 @@ class Module:
 
     A module caches what ``backward`` needs during ``forward``; so ``backward``
     must follow the ``forward`` whose gradient it computes.
+
+    Attributes:
+        training: True (training mode, the default) or False (evaluation mode), as
+            ``torch.nn.Module.training``. Only layers that behave differently when
+            training (``Dropout``) read it; ``train()`` and ``eval()`` set it.
     """
+
+    # A class attribute: a layer that never calls super().__init__() still has a mode.
+    training: bool = True
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (``mode`` True) or evaluation mode (False), as ``torch.nn.Module``.
+
+        The mode is set on this module and on every descendant (``children``, recursively).
+
+        Returns:
+            ``self``, so that ``model = MLP(...).train()`` reads naturally.
+        """
+        self.training = bool(mode)
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode for this module and every descendant: ``self.train(False)``."""
+        return self.train(False)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Compute the output from ``X`` and keep what ``backward`` needs (each layer's own)."""

@@ -1,4 +1,4 @@
-"""Optimisers: plain/momentum SGD and RMSProp, with PyTorch's update rules."""
+"""Optimisers: plain/momentum SGD, RMSProp, Adam and AdamW, with PyTorch's update rules."""
 
 from __future__ import annotations
 
@@ -82,3 +82,78 @@ class RMSProp(Optimizer):
     def step(self) -> None:
         """One update of every parameter and its ``square_avg`` by the rule above, in place."""
         raise NotImplementedError("Exercise 4.2: RMSProp step - see lessons/04_optimisers.ipynb")
+
+
+class Adam(Optimizer):
+    """Adam, exactly as ``torch.optim.Adam`` (``amsgrad=False``, not maximising).
+
+    Per step, ``t`` counts the calls of ``step`` (1 on the first call) and is SHARED by
+    every parameter. Per parameter p with gradient g, moments m and v starting at 0:
+        g  = g + weight_decay * p                 (only when weight_decay != 0: an L2 penalty)
+        m  = beta1 * m + (1 - beta1) * g
+        v  = beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1**t)                (bias correction of the FIRST moment)
+        v_hat = v / (1 - beta2**t)                (bias correction of the SECOND moment)
+        p -= lr * m_hat / (sqrt(v_hat) + eps)     (eps OUTSIDE the square root)
+
+    Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0.
+    ``p.data``, ``exp_avg`` and ``exp_avg_sq`` are updated IN PLACE; ``p.grad`` is only read.
+
+    Attributes:
+        t: steps taken so far (int, 0 before the first).
+        exp_avg: m per parameter, same shape and dtype as its data.
+        exp_avg_sq: v per parameter, same shape and dtype as its data.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        beta1, beta2 = (float(beta) for beta in betas)
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        if eps < 0:
+            raise ValueError(f"eps must be non-negative, got {eps}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+        self.betas = (beta1, beta2)
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.t = 0
+        self.exp_avg = [np.zeros_like(p.data) for p in self.params]
+        self.exp_avg_sq = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        """One update of every parameter and its moments by the rule above, in place."""
+        raise NotImplementedError("Exercise 7.1: Adam step - see lessons/07_beyond_rmsprop.ipynb")
+
+
+class AdamW(Adam):
+    """AdamW, exactly as ``torch.optim.AdamW``: Adam with DECOUPLED weight decay.
+
+    Per step (``t`` as in Adam, shared by every parameter), per parameter p:
+        p *= 1 - lr * weight_decay                (decay first, from the current p)
+        then Adam's update with the plain gradient g (no weight_decay * p added to g).
+
+    Defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2.
+    Attributes and in-place updates as in ``Adam``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def step(self) -> None:
+        """One decoupled decay and Adam update of every parameter by the rule above, in place."""
+        raise NotImplementedError("Exercise 7.2: AdamW step - see lessons/07_beyond_rmsprop.ipynb")

@@ -23,7 +23,7 @@ from autograder.examples.feedback import names_cause
 from autograder.examples.run import CheckRun, run_checks_many
 
 CATALOGUE = expected_losses()
-ALL = {exercise.id for exercise in exercises.EXERCISES}
+ALL = {exercise.id for exercise in exercises.ALL_EXERCISES}
 
 
 @pytest.fixture(scope="module")

@@ -80,3 +80,62 @@ def test_the_original_numpynet_is_introduced_where_lesson_03_first_names_it() ->
     assert "the earlier version of this network" in " ".join(
         _markdown("05_training_mnist.ipynb").split()
     )
+
+
+def test_lesson_07_bias_correction_numbers() -> None:
+    """Lesson 7: the uncorrected first ratio 3.16, 0.9^50 about 0.005, Adam's L2 step to 0.9
+    against AdamW's 0.99 (from p = 1, g = 0, lr = wd = 0.1), measured with the reference."""
+    text = " ".join(_markdown("07_beyond_rmsprop.ipynb").split())
+    assert "is only $0.1\\,g_1$" in text and "is only $0.001\\,g_1^2$" in text
+    assert "\\approx 3.16$ instead of 1" in text and "$0.9^{50} \\approx 0.005$" in text
+    assert abs(0.1 / np.sqrt(0.001) - 3.16) < 0.005 and abs(0.9**50 - 0.005) < 0.0005
+    for cls, expected in ((nn.Adam, 0.9), (nn.AdamW, 0.99)):
+        p = nn.Parameter(np.array([1.0]))
+        p.grad = np.zeros(1)
+        cls([p], lr=0.1, weight_decay=0.1).step()
+        assert abs(float(p.data[0]) - expected) < 1e-6, cls.__name__
+    assert "Adam's L2 step gives 0.9, AdamW 0.99" in " ".join(
+        (ROOT / "README.md").read_text().split()
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"no MNIST in {MNIST_DIR}")
+def test_lesson_07_overfitting_answer_matches_the_curves() -> None:
+    """Lesson 7's model answer: on 1,000 images the plain network's validation loss is lowest
+    early (epoch 9, about 0.40) and climbs (0.46 at 40); dropout moves the minimum later and
+    lower; weight decay 1 keeps it falling (0.37). The notebook's own experiment, re-run."""
+    from numpynet.train import split_indices
+
+    nb = nbformat.read(LESSONS / "07_beyond_rmsprop.ipynb", as_version=4)
+    answer = " ".join(
+        " ".join(c.source.split())
+        for c in nb.cells
+        if "l07_question_overfitting" in str(c.metadata)
+    )
+    for phrase in ("around epoch 9 (about 0.40)", "(0.46 by epoch 40)", "(epoch 21, 0.38)"):
+        assert phrase in answer
+    assert "keeps falling to 0.37" in answer
+    X_all, y_all = nn.load_mnist("train", data_dir=MNIST_DIR)
+    train_idx, val_idx = split_indices(len(X_all), val_size=5000, seed=0)
+    X, y = X_all[train_idx][:1000], y_all[train_idx][:1000]
+    X_val, y_val = X_all[val_idx], y_all[val_idx]
+
+    def curve(dropout, make):  # the notebook's train_curves: validation loss per epoch
+        model = nn.MLP((784, 128, 10), rng=0, dropout=dropout)
+        optimizer = make(model.parameters())
+        loader = nn.DataLoader(X, y, 32, shuffle=True, rng=np.random.default_rng(1))
+        losses = []
+        for _ in range(40):
+            model.train()
+            nn.train_epoch(model, nn.CrossEntropyLoss(), optimizer, loader)
+            losses.append(nn.validate(model, X_val, y_val)[0])
+        return np.array(losses)
+
+    plain = curve(0.0, lambda ps: nn.Adam(ps, lr=1e-3))
+    dropout = curve(0.5, lambda ps: nn.Adam(ps, lr=1e-3))
+    decay = curve(0.0, lambda ps: nn.AdamW(ps, lr=1e-3, weight_decay=1.0))
+    assert int(np.argmin(plain)) + 1 == 9 and abs(plain.min() - 0.40) < 0.01
+    assert abs(plain[-1] - 0.46) < 0.01
+    assert int(np.argmin(dropout)) + 1 == 21 and abs(dropout.min() - 0.38) < 0.01
+    assert abs(decay[-1] - 0.37) < 0.01 and decay[-1] <= decay.min() + 0.005

@@ -212,6 +212,12 @@ CALLS = {
     "ex4_2": "nn.RMSProp([param()]).step()",
     "ex5_1": "nn.train_epoch(nn.Sequential(), nn.CrossEntropyLoss(), nn.SGD([param()], 0.1), [])",
     "ex5_2": "nn.evaluate(nn.Sequential(), X, y)",
+    "ex7_1": "nn.Adam([param()]).step()",
+    "ex7_2": "nn.AdamW([param()]).step()",
+    "ex7_3": "nn.Dropout(0.5, rng=0).forward(X)",
+    "ex7_4": "(lambda d: (setattr(d, '_forwarded', True), d.backward(X)))(nn.Dropout(0.5))",
+    "ex7_5": "nn.validate(nn.Sequential(), X, y)",
+    "ex7_6": "nn.EarlyStopping().update(nn.Sequential(), 1.0)",
 }
 
 PROBE = textwrap.dedent(
@@ -241,7 +247,7 @@ PROBE = textwrap.dedent(
 
     calls = json.loads(sys.argv[1])
     results = {"file": nn.__file__}
-    for exercise in exercises.EXERCISES:
+    for exercise in exercises.ALL_EXERCISES:
         try:
             eval(calls[exercise.id])
             results[exercise.id] = "no exception"
@@ -283,7 +289,7 @@ def test_every_catalogue_exercise_has_a_probe() -> None:
 def test_generated_stubs_import_and_every_exercise_raises_its_message(tmp_path: Path) -> None:
     results = _probe(_write_package(tmp_path))
     assert Path(results.pop("file")).parent == tmp_path / "numpynet"
-    expected = {ex.id: f"NotImplementedError: {ex.stub_message}" for ex in exercises.EXERCISES}
+    expected = {ex.id: f"NotImplementedError: {ex.stub_message}" for ex in exercises.ALL_EXERCISES}
     assert results == expected
 
 
@@ -467,8 +473,8 @@ def test_bundle_holds_the_student_material_and_nothing_instructor_only(
         names = [name.split("/", 1)[1] for name in archive.namelist()]
         assert all(name.startswith("numpynet-course/") for name in archive.namelist())
     for name in generated:
-        # The debugging lab is its own assignment (release --bundle --assignment lab).
-        assert (name in names) == (name not in release.LAB_FILES), name
+        # The lab and lesson 07 are their own assignments (release --bundle --assignment X).
+        assert (name in names) == (name not in release.LAB_FILES + release.BEYOND_FILES), name
     for required in ("README.md", "pyproject.toml", "autograder/__init__.py"):
         assert required in names
     if (ROOT / "autograder" / "public").is_dir():

@@ -56,6 +56,21 @@ CE_BACKWARD = """
     return dZ{scale}
 """
 
+# Adam up to its update line: the bugs of Exercise 7.1 differ only there.
+ADAM = """
+    self.t += 1
+    beta1, beta2 = self.betas
+    for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+        g = p.grad
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g**2
+        {update}
+"""
+
 BUGS: tuple[Bug, ...] = (
     # ---- Exercise 0.1: DataLoader -------------------------------------------------------
     bug(
@@ -510,6 +525,133 @@ BUGS: tuple[Bug, ...] = (
             return loss, float(np.mean(predictions[: len(y)] == y[: len(predictions)]))
         """,
     ),
+    # ---- Exercises 7.1-7.6: lesson 07, beyond RMSProp ----------------------------------
+    bug(
+        "adam_no_bias_correction",
+        "Adam without bias correction: p -= lr * m / (sqrt(v) + eps)",
+        {"ex7_1"},
+        ex7_1=ADAM.format(update="p.data -= self.lr * m / (np.sqrt(v) + self.eps)"),
+    ),
+    bug(
+        "adam_correction_on_wrong_moment",
+        "Adam divides m by 1 - beta2**t and v by 1 - beta1**t (the corrections swapped)",
+        {"ex7_1"},
+        ex7_1=ADAM.format(
+            update="p.data -= self.lr * (m / (1 - beta2**self.t)) / "
+            "(np.sqrt(v / (1 - beta1**self.t)) + self.eps)"
+        ),
+    ),
+    bug(
+        "adam_eps_inside_sqrt",
+        "Adam puts eps inside the square root: sqrt(v_hat + eps)",
+        {"ex7_1"},
+        ex7_1=ADAM.format(
+            update="p.data -= self.lr * (m / (1 - beta1**self.t)) / "
+            "np.sqrt(v / (1 - beta2**self.t) + self.eps)"
+        ),
+    ),
+    bug(
+        "adam_t_per_parameter",
+        "Adam increments t once per PARAMETER inside the loop instead of once per step",
+        {"ex7_1"},
+        ex7_1="""
+            beta1, beta2 = self.betas
+            for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+                self.t += 1
+                g = p.grad
+                if self.weight_decay:
+                    g = g + self.weight_decay * p.data
+                m *= beta1
+                m += (1 - beta1) * g
+                v *= beta2
+                v += (1 - beta2) * g**2
+                m_hat = m / (1 - beta1**self.t)
+                v_hat = v / (1 - beta2**self.t)
+                p.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        """,
+    ),
+    bug(
+        "adamw_coupled_decay",
+        "AdamW adds weight_decay * p to the gradient (Adam's L2 penalty) instead of decaying p",
+        {"ex7_2"},
+        ex7_2="""
+            self.t += 1
+            beta1, beta2 = self.betas
+            for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+                g = p.grad + self.weight_decay * p.data
+                m *= beta1
+                m += (1 - beta1) * g
+                v *= beta2
+                v += (1 - beta2) * g**2
+                m_hat = m / (1 - beta1**self.t)
+                v_hat = v / (1 - beta2**self.t)
+                p.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        """,
+    ),
+    bug(
+        "dropout_not_scaled",
+        "Dropout zeroes elements in training but does not scale the rest by 1 / (1 - p)",
+        {"ex7_3"},
+        ex7_3="""
+            if not self.training or self.p == 0.0:
+                self._mask = None
+                return X
+            self._mask = (self.rng.random(X.shape) >= self.p).astype(X.dtype)
+            return X * self._mask
+        """,
+    ),
+    bug(
+        "dropout_scaled_in_eval",
+        "Dropout scales by 1 / (1 - p) in evaluation mode too (a mask of ones, scaled)",
+        {"ex7_3"},
+        ex7_3="""
+            if self.p == 0.0:
+                self._mask = None
+                return X
+            if self.training:
+                keep = self.rng.random(X.shape) >= self.p
+            else:
+                keep = np.ones(X.shape, dtype=bool)
+            self._mask = keep.astype(X.dtype) / (1.0 - self.p)
+            return X * self._mask
+        """,
+    ),
+    bug(
+        "dropout_new_mask_in_backward",
+        "Dropout.backward draws a new mask instead of reusing forward's",
+        {"ex7_4"},
+        ex7_4="""
+            if self._mask is None:
+                return dY
+            keep = self.rng.random(dY.shape) >= self.p
+            return dY * keep / (1.0 - self.p)
+        """,
+    ),
+    bug(
+        "validate_mode_not_restored",
+        "validate switches the model to evaluation mode and leaves it there",
+        {"ex7_5"},
+        ex7_5="""
+            model.eval()
+            return evaluate(model, X, y, batch_size)
+        """,
+    ),
+    bug(
+        "early_stopping_keeps_references",
+        "EarlyStopping stores p.data itself (a reference), not a copy, for the best epoch",
+        {"ex7_6"},
+        ex7_6="""
+            self.epochs += 1
+            if val_loss < self.best_loss:
+                self.best_loss = float(val_loss)
+                self.best_epoch = self.epochs
+                self.best_state = [p.data for p in model.parameters()]
+                self.bad_epochs = 0
+            else:
+                self.bad_epochs += 1
+            return self.patience is not None and self.bad_epochs >= self.patience
+        """,
+    ),
 )
 
 BY_NAME: dict[str, Bug] = {entry.name: entry for entry in BUGS}
@@ -557,6 +699,16 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "evaluate_argmax_wrong_axis": ("argmax over the classes (axis=1)",),
     "evaluate_calls_backward": ("no model.backward",),
     "evaluate_unweighted_mean": ("weight each chunk's loss by its size",),
+    "adam_no_bias_correction": ("neither moment was bias-corrected",),
+    "adam_correction_on_wrong_moment": ("bias corrections are swapped",),
+    "adam_eps_inside_sqrt": ("eps went INSIDE the square root",),
+    "adam_t_per_parameter": ("t counts STEPS",),
+    "adamw_coupled_decay": ("AdamW's decay is DECOUPLED",),
+    "dropout_not_scaled": ("did not scale the others",),
+    "dropout_scaled_in_eval": ("the scaling happens in TRAINING",),
+    "dropout_new_mask_in_backward": ("drew a NEW mask",),
+    "validate_mode_not_restored": ("left a model that was TRAINING in evaluation mode",),
+    "early_stopping_keeps_references": ("holds the weights of the LAST epoch",),
 }
 
 # Partial credit. The grader's rule is fixed and simple: an exercise earns its points times

@@ -22,7 +22,7 @@ from autograder.paths import REFERENCE_DIR, ROOT
 REFERENCE = REFERENCE_DIR
 INDEPENDENT = Path(__file__).resolve().parent / "independent" / "numpynet"
 PACKAGE = "numpynet"
-ALL_EXERCISES = frozenset(exercise.id for exercise in exercises.EXERCISES)
+ALL_EXERCISES = frozenset(exercise.id for exercise in exercises.ALL_EXERCISES)
 
 
 class CatalogueError(Exception):

@@ -31,7 +31,7 @@ _EXERCISE_IN_MESSAGE = re.compile(r"Exercise (\d+\.\d+)")
 
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the exercise markers, default to short tracebacks, hint at a misspelt ``-m``."""
-    for exercise in exercises.EXERCISES:
+    for exercise in exercises.ALL_EXERCISES:
         config.addinivalue_line(
             "markers", f"{exercise.id}: Exercise {exercise.number}, {exercise.title}"
         )

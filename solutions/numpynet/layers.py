@@ -1,4 +1,4 @@
-"""Layers of the MLP: the affine map and the ReLU non-linearity."""
+"""Layers of the MLP: the affine map, the ReLU non-linearity and dropout."""
 
 from __future__ import annotations
 
@@ -119,12 +119,71 @@ class ReLU(Module):
         return "ReLU()"
 
 
+class Dropout(Module):
+    """Inverted dropout, as ``torch.nn.Dropout``: zero each element with probability p.
+
+    Args:
+        p: the probability of zeroing an element, 0 <= p < 1.
+        rng: a ``numpy.random.Generator`` or a seed: the layer's OWN generator, the only
+            source of its masks (``None``: fresh entropy).
+
+    In training mode (``self.training``, see ``Module.train``) with p > 0, ``forward``
+    draws ``keep = self.rng.random(X.shape) >= p`` (one float64 uniform per element, in
+    the order numpy fills ``X.shape``) and returns ``X * keep / (1 - p)``: the kept
+    elements are scaled up so that the expected output equals ``X``. ``backward`` returns
+    ``dY * keep / (1 - p)`` with the SAME mask (no new draw). In evaluation mode, or with
+    p = 0, both are the identity and nothing is drawn. Outputs keep the input's shape and
+    float dtype.
+    """
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | int | None = None) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = np.random.default_rng(rng)
+        self._mask: np.ndarray | None = None  # keep / (1 - p), or None for the identity
+        self._forwarded = False
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Return ``X * keep / (1 - p)`` when training (p > 0), else ``X`` itself.
+
+        The result has the same shape and dtype as ``X``. Keep what ``backward`` needs in
+        ``self._mask``: ``keep.astype(X.dtype) / (1 - p)`` when training with p > 0, ``None``
+        otherwise (the identity).
+        """
+        self._forwarded = True
+        ### BEGIN SOLUTION
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return X
+        keep = self.rng.random(X.shape) >= self.p
+        self._mask = keep.astype(X.dtype) / (1.0 - self.p)
+        return X * self._mask
+        ### END SOLUTION
+
+    def backward(self, dY: np.ndarray) -> np.ndarray:
+        """Return ``dY * keep / (1 - p)`` with the mask of the last ``forward`` (or ``dY``)."""
+        if not self._forwarded:
+            raise RuntimeError("Dropout.backward called before forward")
+        ### BEGIN SOLUTION
+        if self._mask is None:
+            return dY
+        return dY * self._mask
+        ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p:g})"
+
+
 class MLP(Sequential):
     """Multi-layer perceptron: Linear, ReLU, Linear, ReLU, ..., Linear.
 
     Args:
         sizes: layer widths, input first, for example (784, 128, 10).
         rng: a Generator or a seed, shared by every layer's initialisation.
+        dropout: with p > 0, a ``Dropout(p)`` after every hidden ReLU (Linear, ReLU,
+            Dropout, ..., Linear); its masks come from the same generator, drawn only
+            after every weight: the initial weights do not depend on ``dropout``.
 
     The output is raw logits (N, sizes[-1]); the softmax lives in the loss.
     ``backward`` fills every parameter's gradient and returns None: the first
@@ -136,6 +195,7 @@ class MLP(Sequential):
         self,
         sizes: tuple[int, ...] = (784, 128, 10),
         rng: np.random.Generator | int | None = None,
+        dropout: float = 0.0,
     ) -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least two sizes, got {sizes!r}")
@@ -144,7 +204,10 @@ class MLP(Sequential):
         for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             if index > 0:
                 layers.append(ReLU())
+                if dropout > 0:
+                    layers.append(Dropout(dropout, rng=rng))
             layers.append(Linear(fan_in, fan_out, rng=rng))
         super().__init__(*layers)
         layers[0].input_grad = False  # skip dX of the data: one large product fewer
         self.sizes = tuple(sizes)
+        self.dropout = float(dropout)

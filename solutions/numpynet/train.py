@@ -12,6 +12,11 @@ Nothing here is an exercise. It is the driver you run with ``python -m numpynet 
 
 The defaults (batch 32, RMSProp lr 2e-3, cosine decay over 10 epochs) reach about
 98.1% test accuracy (98.10%, 98.13% and 98.06% for seeds 0, 1 and 2).
+
+Lesson 07's options: Adam and AdamW (``optimizer``, ``weight_decay``), dropout between
+the layers (``dropout``; then every measurement runs through ``validate``, in evaluation
+mode) and early stopping (``early_stopping``: the patience; the best validation epoch's
+weights are kept). With none of them the run needs no lesson-07 exercise.
 """
 
 from __future__ import annotations
@@ -28,16 +33,18 @@ import numpy as np
 
 from .data import DataLoader
 from .layers import MLP, Linear
-from .loop import evaluate, train_epoch
+from .loop import EarlyStopping, evaluate, train_epoch, validate
 from .loss import CrossEntropyLoss
 from .module import Module
-from .optim import SGD, Optimizer, RMSProp
+from .optim import SGD, Adam, AdamW, Optimizer, RMSProp
 
-OPTIMIZERS = ("rmsprop", "sgd")
+OPTIMIZERS = ("rmsprop", "sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "step")
 # A learning rate that works for each optimiser when --lr is not given. SGD needs a
 # much larger one: RMSProp divides the gradient by its RMS, SGD does not.
-DEFAULT_LR = {"rmsprop": 2e-3, "sgd": 0.1}
+DEFAULT_LR = {"rmsprop": 2e-3, "sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
+# PyTorch's defaults: Adam adds no penalty, AdamW decays by 1e-2.
+DEFAULT_WEIGHT_DECAY = {"adam": 0.0, "adamw": 1e-2}
 
 
 @dataclass
@@ -48,7 +55,7 @@ class TrainConfig:
         epochs: passes over the training part.
         batch_size: samples per optimiser step.
         lr: the initial learning rate; ``None`` takes ``DEFAULT_LR[optimizer]``.
-        optimizer: "rmsprop" or "sgd".
+        optimizer: "rmsprop", "sgd", "adam" or "adamw".
         momentum: SGD's momentum (ignored by RMSProp).
         schedule: how the learning rate changes between epochs, see ``learning_rate``.
         step_size, gamma: the "step" schedule multiplies the rate by ``gamma`` every
@@ -57,6 +64,11 @@ class TrainConfig:
         val_size: images held out of the 60,000 for validation.
         hidden: widths of the hidden layers (the course's MLP has one of 128).
         limit_train, limit_test: use only the first N images (quick tests and demos).
+        weight_decay: Adam's L2 penalty or AdamW's decoupled decay; ``None`` takes
+            ``DEFAULT_WEIGHT_DECAY`` (Adam and AdamW only).
+        dropout: the probability of ``Dropout`` after each hidden ReLU (0: none).
+        early_stopping: the patience in epochs (``None``: train every epoch); the run
+            ends with the weights of the epoch with the lowest validation loss.
     """
 
     epochs: int = 10
@@ -72,6 +84,9 @@ class TrainConfig:
     hidden: tuple[int, ...] = (128,)
     limit_train: int | None = None
     limit_test: int | None = None
+    weight_decay: float | None = None
+    dropout: float = 0.0
+    early_stopping: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -84,6 +99,19 @@ class TrainConfig:
             raise ValueError(f"val_size must be at least 1, got {self.val_size}")
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
+        if self.weight_decay is None:
+            self.weight_decay = DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0)
+        if self.weight_decay < 0 or (
+            self.weight_decay and self.optimizer not in DEFAULT_WEIGHT_DECAY
+        ):
+            raise ValueError(
+                f"weight_decay must be >= 0 and needs adam or adamw, got {self.weight_decay} "
+                f"with {self.optimizer}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise ValueError(f"early_stopping (patience) must be >= 1, got {self.early_stopping}")
         self.hidden = tuple(int(h) for h in self.hidden)
 
     @property
@@ -115,10 +143,12 @@ class TrainResult:
             cross-entropy, accuracies in [0, 1], both measured after the epoch) and
             ``seconds`` (training time of the epoch, evaluation excluded).
         test_loss, test_acc: on the test set, after the last epoch (``run`` only).
+        best_epoch: with early stopping, the epoch whose weights the model holds.
     """
 
     model: MLP
     history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
     test_loss: float | None = None
     test_acc: float | None = None
 
@@ -178,10 +208,23 @@ def make_splits(
 
 
 def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
-    """RMSProp or SGD (with ``config.momentum``) over the model's parameters."""
+    """RMSProp, SGD (with ``config.momentum``), Adam or AdamW over the model's parameters."""
     if config.optimizer == "sgd":
         return SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    if config.optimizer == "adam":
+        return Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return RMSProp(model.parameters(), lr=config.lr)
+
+
+def measure(config: TrainConfig) -> Any:
+    """What measures loss and accuracy: ``validate`` with dropout, else ``evaluate``.
+
+    Without dropout the mode changes nothing, so a course without lesson 07 never needs
+    ``validate`` (Exercise 7.5).
+    """
+    return validate if config.dropout > 0 else evaluate
 
 
 def predict_logits(model: Module, X: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -239,7 +282,9 @@ def fit(
     Before each epoch the optimiser's ``lr`` is set from the schedule; after it,
     the training part and the validation split are evaluated. The test set is
     not touched here. ``progress`` shows a bar per epoch on stderr (the command
-    line turns it on).
+    line turns it on). With ``config.early_stopping`` training stops after that many
+    epochs without a lower validation loss, and the model gets back the weights of the
+    best epoch. The model is left in evaluation mode.
 
     Returns:
         a TrainResult with the model and the per-epoch history (no test figures).
@@ -249,6 +294,9 @@ def fit(
     )
     optimizer = make_optimizer(config, model)
     result = TrainResult(model=model)
+    measure_ = measure(config)
+    stopper = EarlyStopping(config.early_stopping) if config.early_stopping else None
+    model.train()
     for epoch in range(config.epochs):
         optimizer.lr = learning_rate(config, epoch)
         bar = _progress_bar(len(loader), f"epoch {epoch + 1}/{config.epochs}", progress)
@@ -256,8 +304,8 @@ def fit(
         start = time.perf_counter()
         train_epoch(model, loss_fn, optimizer, loader)
         seconds = time.perf_counter() - start
-        train_loss, train_acc = evaluate(model, splits.X_train, splits.y_train)
-        val_loss, val_acc = evaluate(model, splits.X_val, splits.y_val)
+        train_loss, train_acc = measure_(model, splits.X_train, splits.y_train)
+        val_loss, val_acc = measure_(model, splits.X_val, splits.y_val)
         if bar is not None:
             bar.set_postfix(loss=f"{loss_fn.running_mean:.4f}", val_acc=f"{val_acc:.2%}")
             bar.close()
@@ -272,6 +320,12 @@ def fit(
                 "seconds": seconds,
             }
         )
+        if stopper is not None and stopper.update(model, val_loss):
+            break
+    if stopper is not None:
+        stopper.restore(model)
+        result.best_epoch = stopper.best_epoch
+    model.eval()
     return result
 
 
@@ -283,7 +337,7 @@ def _rngs(config: TrainConfig) -> tuple[np.random.Generator, np.random.Generator
 
 def build_model(config: TrainConfig) -> MLP:
     """The MLP of ``config.sizes``, initialised from the seed."""
-    return MLP(config.sizes, rng=_rngs(config)[0])
+    return MLP(config.sizes, rng=_rngs(config)[0], dropout=config.dropout)
 
 
 # --------------------------------------------------------------------------- saving
@@ -292,11 +346,15 @@ def build_model(config: TrainConfig) -> MLP:
 def save_model(model: MLP, path: str | Path) -> Path:
     """Save an MLP's sizes and weights to an ``.npz`` file (no pickle).
 
-    Keys: ``sizes`` (int64, e.g. [784, 128, 10]) and, for the Linear layer at
-    position i of ``model.layers``, ``layers.{i}.W`` (D, M) and ``layers.{i}.b`` (M,).
+    Keys: ``sizes`` (int64, e.g. [784, 128, 10]), ``dropout`` (float64 scalar: where the
+    layers sit) and, for the Linear layer at position i of ``model.layers``,
+    ``layers.{i}.W`` (D, M) and ``layers.{i}.b`` (M,).
     """
     path = Path(path)
-    arrays: dict[str, np.ndarray] = {"sizes": np.asarray(model.sizes, dtype=np.int64)}
+    arrays: dict[str, np.ndarray] = {
+        "sizes": np.asarray(model.sizes, dtype=np.int64),
+        "dropout": np.asarray(getattr(model, "dropout", 0.0), dtype=np.float64),
+    }
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Linear):
             arrays[f"layers.{i}.W"] = layer.W.data
@@ -314,7 +372,9 @@ def load_model(path: str | Path) -> MLP:
     """
     with np.load(path, allow_pickle=False) as stored:
         sizes = tuple(int(s) for s in stored["sizes"])
-        model = MLP(sizes, rng=0)  # weights are overwritten below
+        dropout = float(stored["dropout"]) if "dropout" in stored else 0.0
+        model = MLP(sizes, rng=0, dropout=dropout)  # weights are overwritten below
+        model.eval()
         for i, layer in enumerate(model.layers):
             if not isinstance(layer, Linear):
                 continue
@@ -428,7 +488,7 @@ def run(
     if splits is None:
         splits = load_splits(config, data_dir)
     result = fit(build_model(config), splits, config, progress=progress)
-    result.test_loss, result.test_acc = evaluate(result.model, splits.X_test, splits.y_test)
+    result.test_loss, result.test_acc = measure(config)(result.model, splits.X_test, splits.y_test)
     out = Path(out)
     write_metrics(result, config, out)
     save_model(result.model, out / "model.npz")

@@ -33,6 +33,21 @@ class Parameter:
 
 
 class Module:
+    training = True
+
+    def train(self, mode=True):
+        stack = [self]
+        while stack:  # every module reachable from self, iteratively
+            module = stack.pop()
+            module.training = bool(mode)
+            for value in vars(module).values():
+                items = value if isinstance(value, list | tuple) else [value]
+                stack += [item for item in items if isinstance(item, Module)]
+        return self
+
+    def eval(self):
+        return self.train(mode=False)
+
     def forward(self, X):
         raise TypeError("forward is not defined")
 
@@ -126,13 +141,34 @@ class ReLU(Module):
         return np.where(self.positive, dY, np.zeros((), dY.dtype))
 
 
+class Dropout(Module):
+    def __init__(self, p=0.5, rng=None) -> None:
+        self.p = p
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.factor = None
+
+    def forward(self, X):
+        if self.training and self.p > 0:
+            uniform = self.rng.random(X.shape)
+            self.factor = np.where(uniform < self.p, 0.0, 1.0 / (1.0 - self.p)).astype(X.dtype)
+            return X * self.factor
+        self.factor = None
+        return X
+
+    def backward(self, dY):
+        return dY if self.factor is None else dY * self.factor
+
+
 class MLP(Sequential):
-    def __init__(self, sizes=(784, 128, 10), rng=None) -> None:
+    def __init__(self, sizes=(784, 128, 10), rng=None, dropout=0.0) -> None:
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         sizes = tuple(sizes)
         modules: list[Module] = [Linear(sizes[0], sizes[1], rng=generator)]
         for fan_in, fan_out in zip(sizes[1:-1], sizes[2:], strict=True):
-            modules += [ReLU(), Linear(fan_in, fan_out, rng=generator)]
+            modules.append(ReLU())
+            if dropout:
+                modules.append(Dropout(dropout, rng=generator))
+            modules.append(Linear(fan_in, fan_out, rng=generator))
         super().__init__(*modules)
         modules[0].input_grad = False  # the data's gradient is never needed
         self.sizes = sizes
