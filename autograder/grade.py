@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import exercises
+from . import exercises, judge
 from .collection import (  # noqa: F401 - re-exported: callers import them from here
     CHECK_DIRS,
     REFERENCE_DIR,
@@ -57,6 +58,10 @@ from .sandbox import (
 )
 
 DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
+# Seconds per submission, everything together: Gradescope stops an autograder after 10
+# minutes by default (docs/troubleshooting.md of gradescope/autograder_samples); 8 leave
+# 2 for set-up and the reports. What has not run by then is `timeout`.
+DEFAULT_BUDGET = 480.0
 MESSAGE_CHARS = 600  # a message longer than this is cut in reports
 _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
 
@@ -69,6 +74,12 @@ def _message(error: BaseException, visibility: str) -> str:
         if not text:
             return "a check failed (no message)"
         return text
+    if isinstance(error, MemoryError):
+        return (
+            "checking what your code returned needed more than the grader's memory budget "
+            f"({judge.MEMORY_BYTES // 1024**2} MB): is its shape, size or dtype what the "
+            "exercise asks for?"
+        )
     if isinstance(error, RemoteError):
         text = f"your code raised {error}"
     else:
@@ -163,9 +174,12 @@ class Grader:
         suite: Suite | None = None,
         notebooks: str = "auto",
         assignment: str = "course",
+        budget: float = DEFAULT_BUDGET,
     ) -> None:
         self.isolation = choose(isolation) if isinstance(isolation, str) else isolation
         self.timeout = timeout
+        self.budget = budget
+        self._budget_end = float("inf")  # set by grade(): when this submission's time is up
         self.limits = limits or Limits()
         self.suite = suite or default_suite()
         self.notebooks = notebooks
@@ -180,6 +194,7 @@ class Grader:
         """Grade one submission folder; never raises for anything the submission does."""
         path = Path(submission)
         started = time.perf_counter()
+        self._budget_end = time.monotonic() + self.budget
         result = SubmissionResult(
             name=name or path.resolve().name,
             path=str(path),
@@ -202,6 +217,7 @@ class Grader:
                     self.lessons,
                     nn=nn,
                     nn_problem=broken,
+                    budget=(self.budget, self._budget_end),
                 )
                 result.notebooks = lessons.grade(path / "lessons")
         finally:
@@ -238,15 +254,28 @@ class Grader:
                 ]
                 result.exercises.append(summarise(exercise, rows))
                 continue
-            result.exercises.append(self._run_exercise(exercise, checks, worker, nn))
+            graded, nn = self._run_exercise(exercise, checks, worker, nn)
+            result.exercises.append(graded)
             if not worker.alive:
                 nn = None
         result.fork_limit = worker.fork_limit
         return (nn if worker.alive else None), broken
 
+    def _deadline(self) -> float:
+        """When what starts now must be done: the timeout, or the submission's budget."""
+        return min(time.monotonic() + self.timeout, self._budget_end)
+
+    def _budget_message(self) -> str | None:
+        """The timeout message when the submission's budget (not the timeout) ran out."""
+        if time.monotonic() < self._budget_end - 0.05:
+            return None
+        return f"the time budget of {self.budget:g} s for the whole submission ran out"
+
     def _fresh(self, worker: Worker) -> tuple[Any, tuple[str, str] | None]:
         """Start a worker and import the package: (proxy, None) or (None, (status, message))."""
-        worker.deadline = time.monotonic() + self.timeout
+        worker.deadline = self._deadline()
+        if self._budget_message():
+            return None, ("timeout", "not run: " + str(self._budget_message()))
         try:
             worker.start()
             nn = connect(worker)
@@ -267,31 +296,77 @@ class Grader:
 
     def _run_exercise(
         self, exercise: exercises.Exercise, checks: list[Check], worker: Worker, nn: Any
-    ) -> ExerciseResult:
+    ) -> tuple[ExerciseResult, Any]:
+        """Run the exercise's checks in judges (autograder/judge.py); returns the proxy to go on.
+
+        One deadline covers all the checks. A check that times out ends the exercise (the
+        rest are ``not run``, never waiting out the same timeout again); one whose judge
+        died costs that check, and the rest run on a fresh worker.
+        """
         rows: list[CheckResult] = []
-        worker.deadline = time.monotonic() + self.timeout
-        try:
-            for index, check in enumerate(checks):
-                try:
-                    row = run_check(check, nn, lambda: self.suite.reference)
-                except WorkerFailure as failure:
-                    status, message = outcome_of(failure, self.timeout, "exercise")
-                    rows.append(
-                        CheckResult(check.name, check.exercise, check.visibility, status, message)
-                    )
-                    rows += [
-                        CheckResult(c.name, c.exercise, c.visibility, status, "not run: " + message)
-                        for c in checks[index + 1 :]
-                    ]
-                    break
-                if worker.failure is not None:  # the check swallowed the failure: it still counts
-                    failure = worker.failure
-                    row.outcome = "timeout" if isinstance(failure, WorkerTimeout) else "error"
-                    row.message = str(failure)
-                rows.append(row)
-        finally:
-            worker.deadline = None
-        return summarise(exercise, rows)
+        deadline = self._deadline()
+
+        def row(check: Check, status: str, message: str) -> CheckResult:
+            return CheckResult(check.name, check.exercise, check.visibility, status, message)
+
+        out_of_time = self._budget_message()
+        if out_of_time:
+            rows = [row(c, "timeout", "not run: " + out_of_time) for c in checks]
+            return summarise(exercise, rows), nn
+        if any("ref" in c.fixtures for c in checks):
+            self.suite.reference  # noqa: B018 - imported here once, not in every judge
+
+        def run(index: int) -> dict:
+            worker.deadline = deadline
+            try:
+                done = run_check(checks[index], nn, lambda: self.suite.reference)
+            except WorkerFailure as failure:
+                status, message = self._outcome(failure, "exercise")
+                return {"row": asdict(row(checks[index], status, message)), "stop": True}
+            if worker.failure is not None:  # the check swallowed the failure: it still counts
+                failure = worker.failure
+                done.outcome = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+                done.message = str(failure)
+                return {"row": asdict(done), "stop": True}
+            return {"row": asdict(done)}
+
+        start = 0
+        while start < len(checks):
+            verdict = judge.judge(
+                range(start, len(checks)), run, lambda: judge.in_step(worker), lambda _: deadline
+            )
+            if not verdict.worker_ok:
+                worker.kill()  # the judge may have left the socket half-read: start afresh
+            rows += [CheckResult(**result["row"]) for result in verdict.results]
+            start += len(verdict.results)
+            if verdict.results and verdict.results[-1].get("stop"):
+                last = rows[-1]
+                rows += [row(c, last.outcome, "not run: " + last.message) for c in checks[start:]]
+                break
+            if verdict.stopped is None or start >= len(checks):
+                break
+            status, message = self._judge_outcome(verdict.stopped, "exercise")
+            rows.append(row(checks[start], status, message))
+            start += 1
+            if status == "timeout":
+                rows += [row(c, status, "not run: " + message) for c in checks[start:]]
+                break
+            nn, broken = self._fresh(worker)
+            if broken is not None:
+                rows += [row(c, broken[0], "not run: " + broken[1]) for c in checks[start:]]
+                break
+        worker.deadline = None
+        return summarise(exercise, rows), nn
+
+    def _outcome(self, failure: WorkerFailure, scope: str) -> tuple[str, str]:
+        """(status, message) of a worker failure, naming the budget when that ran out."""
+        status, message = outcome_of(failure, self.timeout, scope)
+        budget = self._budget_message() if status == "timeout" else None
+        return status, (budget or message)
+
+    def _judge_outcome(self, stopped: judge.Stopped, scope: str) -> tuple[str, str]:
+        """(status, message) for a check whose judge overran its deadline or died."""
+        return judge.outcome(stopped, self.timeout, scope, self._budget_message())
 
 
 def grade(
@@ -300,9 +375,11 @@ def grade(
     timeout: float = DEFAULT_TIMEOUT,
     notebooks: str = "auto",
     assignment: str = "course",
+    budget: float = DEFAULT_BUDGET,
 ) -> SubmissionResult:
     """Grade one submission with the default checks (a convenience for scripts and tests)."""
-    return Grader(isolation, timeout, notebooks=notebooks, assignment=assignment).grade(submission)
+    grader = Grader(isolation, timeout, notebooks=notebooks, assignment=assignment, budget=budget)
+    return grader.grade(submission)
 
 
 _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".git"}
