@@ -21,6 +21,7 @@ from pathlib import Path
 from . import gradebook, report
 from .exercises import ASSIGNMENTS
 from .grade import (
+    DEFAULT_BUDGET,
     DEFAULT_TIMEOUT,
     Grader,
     SubmissionResult,
@@ -48,6 +49,13 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory-gb", type=float, default=3.0, help="address-space limit of the worker (GiB)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        help="wall-clock seconds per submission, everything together; what has not run by "
+        f"then is timeout (default {DEFAULT_BUDGET:g}: under Gradescope's default 10 minutes)",
     )
     parser.add_argument(
         "--notebooks",
@@ -140,6 +148,7 @@ def _grade_one(args: argparse.Namespace) -> int:
         _limits(args),
         notebooks=args.notebooks,
         assignment=args.assignment,
+        budget=args.budget,
     )
     result = grader.grade(args.submission)
     print(report.table(result))
@@ -159,11 +168,18 @@ _POOL_GRADER: Grader | None = None
 
 
 def _pool_start(
-    isolation: str, timeout: float, limits: Limits, notebooks: str, assignment: str = "course"
+    isolation: str,
+    timeout: float,
+    limits: Limits,
+    notebooks: str,
+    assignment: str = "course",
+    budget: float = DEFAULT_BUDGET,
 ) -> None:
     global _POOL_GRADER
     _die_with_parent()
-    _POOL_GRADER = Grader(isolation, timeout, limits, notebooks=notebooks, assignment=assignment)
+    _POOL_GRADER = Grader(
+        isolation, timeout, limits, notebooks=notebooks, assignment=assignment, budget=budget
+    )
 
 
 def _die_with_parent() -> None:
@@ -211,6 +227,7 @@ def grade_all(
     force: bool = False,
     only: Sequence[str] | None = None,
     assignment: str = "course",
+    budget: float = DEFAULT_BUDGET,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
@@ -273,7 +290,7 @@ def grade_all(
         max_workers=max(1, jobs),
         mp_context=context,
         initializer=_pool_start,
-        initargs=(mode, timeout, limits, notebooks, assignment),
+        initargs=(mode, timeout, limits, notebooks, assignment, budget),
     )
     try:
         futures = {pool.submit(_pool_grade, str(p)): (p, stamp) for p, stamp in todo}
@@ -378,6 +395,7 @@ def _grade_all(args: argparse.Namespace) -> int:
             force=args.force,
             only=args.only,
             assignment=args.assignment,
+            budget=args.budget,
         )
     except KeyboardInterrupt:
         print(

@@ -20,6 +20,7 @@ or the package could not be imported at all).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import asdict
@@ -36,7 +37,7 @@ from .collection import (  # noqa: F401 - re-exported: callers import them from 
     configure_hypothesis,
     default_suite,
 )
-from .notebooks import LessonGrader, source_lessons
+from .notebooks import LessonGrader, compiled, source_lessons
 from .results import (  # noqa: F401 - re-exported: callers import them from here
     SCORING_RULE,
     STATUSES,
@@ -63,6 +64,7 @@ DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
 # 2 for set-up and the reports. What has not run by then is `timeout`.
 DEFAULT_BUDGET = 480.0
 MESSAGE_CHARS = 600  # a message longer than this is cut in reports
+_EVERYTHING = "*"  # the judge's record for every item not done yet (judges died too often)
 _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
 
 
@@ -135,6 +137,11 @@ def run_check(check: Check, nn: Any, ref: Any) -> CheckResult:
     return result
 
 
+def _row(check: Check, status: str, message: str) -> CheckResult:
+    """A check's result without running it (not run, or run by a judge that died)."""
+    return CheckResult(check.name, check.exercise, check.visibility, status, message)
+
+
 def summarise(exercise: exercises.Exercise, checks: list[CheckResult]) -> ExerciseResult:
     """Status, points and the first useful message of one exercise from its checks."""
     result = ExerciseResult(exercise.id, exercise.number, exercise.title, float(exercise.points))
@@ -180,6 +187,9 @@ class Grader:
         self.timeout = timeout
         self.budget = budget
         self._budget_end = float("inf")  # set by grade(): when this submission's time is up
+        self._tracker = judge.Tracker()  # the judge's, while one grades (autograder/judge.py)
+        self._prepared = False
+        self._judge: judge.Judge | None = None
         self.limits = limits or Limits()
         self.suite = suite or default_suite()
         self.notebooks = notebooks
@@ -191,10 +201,86 @@ class Grader:
         )
 
     def grade(self, submission: str | Path, name: str | None = None) -> SubmissionResult:
-        """Grade one submission folder; never raises for anything the submission does."""
+        """Grade one submission folder; never raises for anything the submission does.
+
+        The grading runs in a judge (autograder/judge.py): a child of this process with a
+        memory budget, killed past any item's deadline. A judge that dies or is killed
+        costs the item it was on; another judge grades the rest.
+        """
         path = Path(submission)
         started = time.perf_counter()
+        self._prepare()
         self._budget_end = time.monotonic() + self.budget
+        done: dict[str, Any] = {}
+        deaths = 0
+        while True:
+            if self._judge is None:
+                self._judge = judge.Judge(self._serve)
+            run = self._judge.run({"path": str(path), "name": name}, done, self._budget_end)
+            done = run.done
+            if run.result is not None:
+                result = SubmissionResult.from_dict(run.result)
+                break
+            stopped = run.stopped or judge.Stopped("error", "no result", None)
+            deaths += 1
+            scope = "cell" if (stopped.item or "").startswith("cell:") else "exercise"
+            limit = (
+                self._budget_message()
+                or f"time limit of {self.timeout:g} s for this {scope} reached"
+            )
+            status, message = judge.outcome(stopped, limit)
+            if stopped.item is not None and deaths < judge.MAX_DEATHS:
+                done[stopped.item] = {"status": status, "message": message, "judge": True}
+            else:  # between items, or once too often: what is left is not graded
+                done[_EVERYTHING] = {"status": status, "message": message, "judge": True}
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _prepare(self) -> None:
+        """Once per process, before any judge: what every judge would otherwise redo.
+
+        Judges are forked from this process: whatever a check sets up on its first call
+        (hypothesis' strategies, lazy imports, caches), the reference, the compiled test
+        cells and nbformat's compiled schema are inherited, not redone per submission.
+        The checks run once here on the trusted reference: no student code is involved.
+        """
+        if self._prepared:
+            return
+        self._prepared = True
+        if exercises.grades_package(self.assignment):
+            reference = self.suite.reference
+            for exercise in exercises.EXERCISES:
+                for check in self.suite.for_exercise(exercise.id):
+                    run_check(check, reference, lambda: reference)
+        for lesson in self.lessons:
+            for test in lesson.tests:
+                compiled(test.source, f"<{lesson.name}.ipynb, test cell {test.grade_id}>")
+        if self.lessons:
+            import nbformat
+
+            from .notebooks import SOURCE_LESSONS
+
+            path = SOURCE_LESSONS / f"{self.lessons[0].name}.ipynb"
+            with contextlib.suppress(Exception):
+                nbformat.validate(nbformat.read(path, as_version=4))
+
+    def close(self) -> None:
+        """Stop this grader's judge (it also ends with this process)."""
+        if self._judge is not None:
+            self._judge.close()
+
+    def _serve(self, tracker: judge.Tracker, request: dict) -> dict:
+        """In the judge: grade one request of :meth:`grade`."""
+        self._budget_end = float(request["fallback"])
+        return self._grade_here(Path(request["path"]), request["name"], tracker).to_dict()
+
+    def _given(self, item: str) -> Any:
+        """What an earlier judge recorded for ``item`` (or for everything left), else None."""
+        return self._tracker.done(item) or self._tracker.done(_EVERYTHING)
+
+    def _grade_here(self, path: Path, name: str | None, tracker: judge.Tracker) -> SubmissionResult:
+        """The grading itself, in the judge."""
+        self._tracker = tracker
         result = SubmissionResult(
             name=name or path.resolve().name,
             path=str(path),
@@ -218,12 +304,13 @@ class Grader:
                     nn=nn,
                     nn_problem=broken,
                     budget=(self.budget, self._budget_end),
+                    tracker=tracker,
+                    given=self._given,
                 )
                 result.notebooks = lessons.grade(path / "lessons")
         finally:
             worker.close()  # first: the output is complete once the worker has exited
             result.output = worker.output()
-        result.seconds = time.perf_counter() - started
         return result
 
     def _wants_notebooks(self, path: Path) -> bool:
@@ -245,7 +332,10 @@ class Grader:
         nn = None
         for exercise in exercises.EXERCISES:
             checks = self.suite.for_exercise(exercise.id)
-            if broken is None and (nn is None or not worker.alive):
+            pending = any(self._given(f"check:{c.name}") is None for c in checks)
+            if broken is None and pending and self._budget_message():
+                broken = ("timeout", "not run: " + str(self._budget_message()))
+            if broken is None and pending and (nn is None or not worker.alive):
                 nn, broken = self._fresh(worker)
             if broken is not None:
                 status, message = broken
@@ -254,8 +344,7 @@ class Grader:
                 ]
                 result.exercises.append(summarise(exercise, rows))
                 continue
-            graded, nn = self._run_exercise(exercise, checks, worker, nn)
-            result.exercises.append(graded)
+            result.exercises.append(self._run_exercise(exercise, checks, worker, nn))
             if not worker.alive:
                 nn = None
         result.fork_limit = worker.fork_limit
@@ -271,13 +360,21 @@ class Grader:
             return None
         return f"the time budget of {self.budget:g} s for the whole submission ran out"
 
+    def _outcome(self, failure: WorkerFailure, scope: str) -> tuple[str, str]:
+        """(status, message) of a worker failure, naming the budget when that ran out."""
+        status, message = outcome_of(failure, self.timeout, scope)
+        budget = self._budget_message() if status == "timeout" else None
+        return status, (budget or message)
+
     def _fresh(self, worker: Worker) -> tuple[Any, tuple[str, str] | None]:
         """Start a worker and import the package: (proxy, None) or (None, (status, message))."""
-        worker.deadline = self._deadline()
         if self._budget_message():
             return None, ("timeout", "not run: " + str(self._budget_message()))
+        worker.deadline = self._deadline()
+        self._tracker.begin(None, worker.deadline)
         try:
             worker.start()
+            self._tracker.worker(worker.process.pid if worker.process else 0)
             nn = connect(worker)
         except WorkerTimeout as failure:
             return None, (
@@ -292,81 +389,58 @@ class Grader:
             return None, ("error", _cut(message + ("\n" + trace.rstrip() if trace else "")))
         finally:
             worker.deadline = None
+            self._tracker.begin(None, None)
         return nn, None
 
     def _run_exercise(
         self, exercise: exercises.Exercise, checks: list[Check], worker: Worker, nn: Any
-    ) -> tuple[ExerciseResult, Any]:
-        """Run the exercise's checks in judges (autograder/judge.py); returns the proxy to go on.
+    ) -> ExerciseResult:
+        """The exercise's checks under one deadline; each one an item of the judge.
 
-        One deadline covers all the checks. A check that times out ends the exercise (the
-        rest are ``not run``, never waiting out the same timeout again); one whose judge
-        died costs that check, and the rest run on a fresh worker.
+        A check the worker failed on ends the exercise: the rest are ``not run`` (never
+        waiting out the same timeout again). A check whose judge died costs that check.
         """
         rows: list[CheckResult] = []
         deadline = self._deadline()
-
-        def row(check: Check, status: str, message: str) -> CheckResult:
-            return CheckResult(check.name, check.exercise, check.visibility, status, message)
-
-        out_of_time = self._budget_message()
-        if out_of_time:
-            rows = [row(c, "timeout", "not run: " + out_of_time) for c in checks]
-            return summarise(exercise, rows), nn
-        if any("ref" in c.fixtures for c in checks):
-            self.suite.reference  # noqa: B018 - imported here once, not in every judge
-
-        def run(index: int) -> dict:
-            worker.deadline = deadline
-            try:
-                done = run_check(checks[index], nn, lambda: self.suite.reference)
-            except WorkerFailure as failure:
-                status, message = self._outcome(failure, "exercise")
-                return {"row": asdict(row(checks[index], status, message)), "stop": True}
-            if worker.failure is not None:  # the check swallowed the failure: it still counts
-                failure = worker.failure
-                done.outcome = "timeout" if isinstance(failure, WorkerTimeout) else "error"
-                done.message = str(failure)
-                return {"row": asdict(done), "stop": True}
-            return {"row": asdict(done)}
-
-        start = 0
-        while start < len(checks):
-            verdict = judge.judge(
-                range(start, len(checks)), run, lambda: judge.in_step(worker), lambda _: deadline
-            )
-            if not verdict.worker_ok:
-                worker.kill()  # the judge may have left the socket half-read: start afresh
-            rows += [CheckResult(**result["row"]) for result in verdict.results]
-            start += len(verdict.results)
-            if verdict.results and verdict.results[-1].get("stop"):
-                last = rows[-1]
-                rows += [row(c, last.outcome, "not run: " + last.message) for c in checks[start:]]
+        for index, check in enumerate(checks):
+            item = f"check:{check.name}"
+            given = self._given(item)
+            if given is None:
+                worker.deadline = deadline
+                self._tracker.begin(item, deadline)
+                given = self._check(check, worker, nn)
+                worker.deadline = None
+                self._tracker.finish(item, given)
+            if given.get("judge"):  # its judge died or overran: this check only
+                status, message = given["status"], given["message"]
+                rows.append(_row(check, status, message))
+                if status == "timeout":
+                    rest = [_row(c, status, "not run: " + message) for c in checks[index + 1 :]]
+                    rows += rest
+                    break
+                continue
+            row = CheckResult(**given["row"])
+            rows.append(row)
+            if given.get("stop"):
+                rows += [
+                    _row(c, row.outcome, "not run: " + row.message) for c in checks[index + 1 :]
+                ]
                 break
-            if verdict.stopped is None or start >= len(checks):
-                break
-            status, message = self._judge_outcome(verdict.stopped, "exercise")
-            rows.append(row(checks[start], status, message))
-            start += 1
-            if status == "timeout":
-                rows += [row(c, status, "not run: " + message) for c in checks[start:]]
-                break
-            nn, broken = self._fresh(worker)
-            if broken is not None:
-                rows += [row(c, broken[0], "not run: " + broken[1]) for c in checks[start:]]
-                break
-        worker.deadline = None
-        return summarise(exercise, rows), nn
+        return summarise(exercise, rows)
 
-    def _outcome(self, failure: WorkerFailure, scope: str) -> tuple[str, str]:
-        """(status, message) of a worker failure, naming the budget when that ran out."""
-        status, message = outcome_of(failure, self.timeout, scope)
-        budget = self._budget_message() if status == "timeout" else None
-        return status, (budget or message)
-
-    def _judge_outcome(self, stopped: judge.Stopped, scope: str) -> tuple[str, str]:
-        """(status, message) for a check whose judge overran its deadline or died."""
-        return judge.outcome(stopped, self.timeout, scope, self._budget_message())
+    def _check(self, check: Check, worker: Worker, nn: Any) -> dict:
+        """Run one check: {"row": CheckResult as a dict, "stop": the worker failed}."""
+        try:
+            row = run_check(check, nn, lambda: self.suite.reference)
+        except WorkerFailure as failure:
+            status, message = self._outcome(failure, "exercise")
+            return {"row": asdict(_row(check, status, message)), "stop": True}
+        if worker.failure is not None:  # the check swallowed the failure: it still counts
+            failure = worker.failure
+            row.outcome = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+            row.message = str(failure)
+            return {"row": asdict(row), "stop": True}
+        return {"row": asdict(row), "stop": False}
 
 
 def grade(

@@ -226,12 +226,17 @@ class LessonGrader:
         nn: Any = None,
         nn_problem: tuple[str, str] | None = None,
         budget: tuple[float, float] | None = None,
+        tracker: judge.Tracker | None = None,
+        given: Callable[[str], Any] | None = None,
     ) -> None:
         self.worker = worker
         self.fresh = fresh
         self.timeout = timeout
         # (seconds, monotonic end) of the submission's time budget; None: no budget.
         self.budget = budget
+        # The judge's (autograder/judge.py): each test cell is one of its items.
+        self.tracker = tracker or judge.Tracker()
+        self.given = given or self.tracker.done
         self.lessons = source_lessons() if lessons is None else lessons
         # The package grader's proxy is reused while its worker lives.
         self._nn = nn
@@ -307,92 +312,74 @@ class LessonGrader:
 
     # -- the test cells, in judges ------------------------------------------------------
     def _grade_tests(self, lesson: Lesson, answers: dict[str, str], result: NotebookResult) -> None:
-        """Run the lesson's test cells in judges (autograder/judge.py), cell by cell.
+        """Run the lesson's test cells, each an item of the judge (autograder/judge.py).
 
-        A cell whose judge overran or died costs that cell; the worker is restarted and
-        the next cell runs in a new judge. A cell that ran out of time marks the answer
-        cells it used as stuck: the remaining cells using them are ``timeout`` at once
-        instead of each waiting out the same timeout.
+        A cell that ran out of time marks the answer cells it used as stuck: the remaining
+        cells using them are ``timeout`` at once instead of each waiting out the same
+        timeout again.
         """
-        tests = lesson.tests
-        for test in tests:  # compiled here, once, not in every judge
-            compiled(test.source, self._filename(lesson, test))
-        broken: dict[str, tuple[str, str]] = {}  # answer cells that killed or outlasted it
-        stuck: dict[str, tuple[str, str]] = {}  # answer cells a timed-out test cell used
         namespace: Any = None
         namespace_generation = -1
-        index = 0
-        while index < len(tests):
-            out_of_time = self._out_of_time()
-            if out_of_time:
-                for test in tests[index:]:
-                    result.cells[test.grade_id] = CellResult(
-                        0.0, test.points, True, "timeout", "not run: " + out_of_time, test.exercise
-                    )
-                return
-            hit = self._stuck(lesson, tests[index], stuck)
-            if hit is not None:
-                test = tests[index]
-                result.cells[test.grade_id] = CellResult(
-                    0.0, test.points, True, hit[0], hit[1], test.exercise
-                )
-                index += 1
-                continue
-            batch = [index]  # the cells from here up to the next stuck one
-            for later in range(index + 1, len(tests)):
-                if self._stuck(lesson, tests[later], stuck) is not None:
-                    break
-                batch.append(later)
-            needs_names = any(tests[i].needs for i in batch)
-            nn, nn_problem = self._package()
-            for _ in range(3):  # running the answers may restart the worker: the package too
-                if needs_names and (
+        # Answer cells that killed or outlasted the worker: never run again, and only the
+        # test cells using their names lose (the other answer cells still run).
+        broken: dict[str, tuple[str, str]] = {}
+        stuck: dict[str, tuple[str, str]] = {}  # answer cells a timed-out test cell used
+        for test in lesson.tests:
+            item = f"cell:{lesson.name}:{test.grade_id}"
+            given = self.given(item)
+            if given is None:
+                hit = self._stuck(lesson, test, stuck)
+                out_of_time = self._out_of_time()
+                if hit is not None:
+                    status, message = hit
+                elif out_of_time:
+                    status, message = "timeout", "not run: " + out_of_time
+                else:
+                    status = ""
+                if status:
+                    cell = CellResult(0.0, test.points, True, status, message, test.exercise)
+                    result.cells[test.grade_id] = cell
+                    continue
+                nn, nn_problem = self._package()
+                if test.needs and (
                     namespace is None or namespace_generation != self.worker.generation
                 ):
                     namespace = self._run_answers(lesson, answers, nn_problem, broken)
                     namespace_generation = self.worker.generation
-                if nn_problem is not None or self._generation == self.worker.generation:
-                    break
-                nn, nn_problem = self._package()
-            if nn is None:
-                why = nn_problem[1] if nn_problem else "the worker did not start"
-                nn = Unavailable(f"numpynet could not be imported: {why}", "error")
+                if nn is None:
+                    why = nn_problem[1] if nn_problem else "the worker did not start"
+                    nn = Unavailable(f"numpynet could not be imported: {why}", "error")
+                deadline = self._deadline()
+                self.worker.deadline = deadline
+                self.tracker.begin(item, deadline)
+                cell = self._run_cell(lesson, test, nn, namespace, answers, broken)
+                self.tracker.finish(item, asdict(cell))
+            elif given.get("judge"):  # its judge died or overran: this cell only
+                status, message = given["status"], given["message"]
+                cell = CellResult(0.0, test.points, True, status, message, test.exercise)
+            else:
+                cell = CellResult(**given)
+            result.cells[test.grade_id] = cell
+            if cell.status == "timeout":
+                self._mark_stuck(lesson, test, stuck)
 
-            def run(i: int, nn: Any = nn, namespace: Any = namespace) -> dict:
-                test = tests[i]
-                self.worker.deadline = self._deadline()
-                try:
-                    names = self._lookup(namespace, lesson, answers, test.needs, broken)
-                except WorkerFailure as failure:
-                    status, message = self._outcome(failure)
-                    cell = CellResult(0.0, test.points, True, status, message, test.exercise)
-                    return {"cell": asdict(cell), "stop": True}
-                cell = self._run_test(lesson, test, nn, names)
-                return {"cell": asdict(cell), "stop": not judge.in_step(self.worker)}
-
-            verdict = judge.judge(
-                batch, run, lambda: judge.in_step(self.worker), lambda _: self._deadline()
-            )
-            if not verdict.worker_ok:
-                self.worker.kill()  # the judge may have left the socket half-read
-            for offset, item in enumerate(verdict.results):
-                test = tests[index + offset]
-                cell = CellResult(**item["cell"])
-                result.cells[test.grade_id] = cell
-                if cell.status == "timeout":
-                    self._mark_stuck(lesson, test, stuck)
-            index += len(verdict.results)
-            if verdict.stopped is not None and index < len(tests):
-                test = tests[index]
-                status, message = judge.outcome(
-                    verdict.stopped, self.timeout, "cell", self._out_of_time()
-                )
-                result.cells[test.grade_id] = CellResult(
-                    0.0, test.points, True, status, message, test.exercise
-                )
-                if status == "timeout":
-                    self._mark_stuck(lesson, test, stuck)
-                index += 1
+    def _run_cell(
+        self,
+        lesson: Lesson,
+        test: TestCell,
+        nn: Any,
+        namespace: Any,
+        answers: dict[str, str],
+        broken: dict[str, tuple[str, str]],
+    ) -> CellResult:
+        """Look the cell's names up and run it, both under the deadline set on the worker."""
+        try:
+            names = self._lookup(namespace, lesson, answers, test.needs, broken)
+        except WorkerFailure as failure:
+            self.worker.deadline = None
+            status, message = self._outcome(failure)
+            return CellResult(0.0, test.points, True, status, message, test.exercise)
+        return self._run_test(lesson, test, nn, names)
 
     @staticmethod
     def _filename(lesson: Lesson, test: TestCell) -> str:
@@ -440,11 +427,15 @@ class LessonGrader:
             try:
                 if not self.worker.alive:
                     self.worker.deadline = self._deadline()
+                    self.tracker.begin(None, self.worker.deadline)
                     self.worker.start()
+                    if self.worker.process is not None:
+                        self.tracker.worker(self.worker.process.pid)
                 for answer in lesson.answers:
                     if answer.grade_id not in answers or answer.grade_id in broken:
                         continue
                     self.worker.deadline = self._deadline()
+                    self.tracker.begin(None, self.worker.deadline)
                     try:
                         reply = self.worker.request(
                             "cells",
@@ -475,6 +466,7 @@ class LessonGrader:
                 return namespace
             finally:
                 self.worker.deadline = None
+                self.tracker.begin(None, None)
         return None
 
     def _lookup(
