@@ -41,6 +41,7 @@ from typing import Any
 MEMORY_BYTES = 512 * 1024**2  # address space a judge may add to the grader's own
 GRACE_SECONDS = 1.0  # past an item's deadline before its judge is killed (the worker's own
 # deadline, inside the judge, fires first and is reported with its usual message)
+POLL_SECONDS = 0.2  # how often the grader reads the board while the judge works
 MAX_DEATHS = 8  # judges that may die on one submission before the rest is an error
 
 
@@ -409,7 +410,8 @@ class Judge:
                         continue  # the next item began meanwhile
                     run.stopped = Stopped("timeout", "killed at its deadline", None)
                     break
-                ready, _, _ = select.select([self._replies], [], [], left)
+                # The board changes without a word: look again at least every POLL_SECONDS.
+                ready, _, _ = select.select([self._replies], [], [], min(left, POLL_SECONDS))
                 if not ready:
                     continue
                 chunk = os.read(self._replies, 1 << 20)

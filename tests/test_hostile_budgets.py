@@ -147,7 +147,8 @@ def test_an_endless_loader_costs_its_exercise_and_no_memory(base, tmp_path):
     by_id = {e["id"]: e for e in report["exercises"]}
     assert by_id["ex0_1"]["points"] == 0.0
     assert by_id["ex0_1"]["status"] in ("error", "failed", "timeout"), by_id["ex0_1"]
-    others = [e for e in report["exercises"] if e["id"] != "ex0_1"]
+    # train_epoch runs the student's own loader: it may lose too; nothing else may.
+    others = [e for e in report["exercises"] if e["id"] not in ("ex0_1", "ex5_1")]
     assert all(e["status"] == "passed" for e in others), [e["id"] for e in others]
     assert report["total"] <= base["total"]
     assert "endless loader" in report["output"]
@@ -160,7 +161,7 @@ def test_an_endless_loader_costs_its_exercise_and_no_memory(base, tmp_path):
 def test_the_worst_case_submission_stops_at_its_budget(tmp_path):
     """Every function loops: 16 exercise timeouts and every cell, cut by the budget."""
     submission = materialise(BY_NAME["everything_loops"], tmp_path)
-    budget, timeout = 12.0, 2.0
+    budget, timeout = 15.0, 5.0
     graded = grade_apart(
         submission, tmp_path / "report.json", "--timeout", str(timeout), "--budget", str(budget)
     )
@@ -170,7 +171,7 @@ def test_the_worst_case_submission_stops_at_its_budget(tmp_path):
     assert statuses == {"timeout"}, statuses
     messages = " ".join(e["message"] for e in report["exercises"])
     assert f"time budget of {budget:g} s" in messages  # what did not run says why
-    # Without the budget: 16 x 2 s for the package, then every notebook cell again.
+    # Without the budget: 16 x 5 s for the package, then every notebook cell again.
     assert report["seconds"] < budget + 2 * judge.GRACE_SECONDS + 1, report["seconds"]
     assert graded["peak_mb"] < MEMORY_MB
     assert leftovers(submission) == []

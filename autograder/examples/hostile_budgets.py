@@ -56,7 +56,9 @@ for _name, _value in list(globals().items()):
         globals()[_name] = _spin
     elif _inspect.isclass(_value):
         for _attr, _member in list(vars(_value).items()):
-            if _inspect.isfunction(_member):
+            # Not __eq__, __hash__ and the like: the import itself must finish.
+            wanted = not _attr.startswith("__") or _attr in ("__init__", "__call__", "__iter__")
+            if wanted and _inspect.isfunction(_member):
                 setattr(_value, _attr, _spin)
 print("hostile: everything loops")
 """,
