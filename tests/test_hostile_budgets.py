@@ -172,7 +172,8 @@ def test_the_worst_case_submission_stops_at_its_budget(tmp_path):
     messages = " ".join(e["message"] for e in report["exercises"])
     assert f"time budget of {budget:g} s" in messages  # what did not run says why
     # Without the budget: 16 x 5 s for the package, then every notebook cell again.
-    assert report["seconds"] < budget + 2 * judge.GRACE_SECONDS + 1, report["seconds"]
+    # The budget, plus the last worker's shutdown and the reports (README: about 3 s).
+    assert report["seconds"] < budget + 5, report["seconds"]
     assert graded["peak_mb"] < MEMORY_MB
     assert leftovers(submission) == []
 
