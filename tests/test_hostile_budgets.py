@@ -11,8 +11,10 @@ grader's budget (:data:`MEMORY_MB`), no process left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,11 +59,23 @@ def grade_apart(submission: Path, out: Path, *options: str, limit: float = 300) 
         *(str(submission), "--json", str(out), "--notebooks", "always"),
         *(options or ("--timeout", str(TIMEOUT), "--budget", str(BUDGET))),
     ]
-    done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=limit, check=True
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a grader that hangs is killed with all it started
     )
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
-    assert measured["code"] == 0, done.stderr[-2000:]
+    try:
+        stdout, stderr = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    measured = json.loads(stdout.strip().splitlines()[-1])
+    assert measured["code"] == 0, stderr[-2000:]
     return {**measured, "report": json.loads(out.read_text())}
 
 
