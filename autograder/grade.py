@@ -4,8 +4,12 @@ The checks are the ordinary pytest test functions of ``autograder/public`` and
 ``autograder/hidden``. They are collected ONCE per grading process (:class:`Suite`) and
 called directly - no pytest session per submission - with ``nn`` bound to a proxy of
 the student's ``numpynet`` running in a sandboxed worker (autograder.sandbox) and
-``ref`` bound to the trusted reference. Every assertion therefore runs here, in the
-trusted process, on data copied out of the worker.
+``ref`` bound to the trusted reference. Every assertion therefore runs in the trusted
+grader, on data copied out of the worker: in its *judge* (autograder/judge.py), a child
+with a memory budget that the grader kills past any check's deadline, so that whatever a
+returned value makes a check do costs that check only. Each submission also has a total
+time budget (``budget``, default :data:`DEFAULT_BUDGET`): what has not run by then is
+``timeout``.
 
 Scoring rule (printed in every report): an exercise is worth ``points`` from
 autograder/exercises.py; a submission earns ``points x (checks passed / checks run)``

@@ -14,12 +14,14 @@ checks, the test cells) runs in a child forked from the grading process, the *ju
   announces before the item (:meth:`Tracker.begin`) and the parent enforces: past it (plus
   :data:`GRACE_SECONDS`) the parent kills the judge.
 
-Each finished item's result is streamed to the parent (:meth:`Tracker.finish`). When the
-judge dies or is killed, the item it was on gets ``timeout`` or ``error`` with the reason,
-and a new judge grades the submission again, skipping every item already done (their
-results are inherited: :meth:`Tracker.done`) on a fresh worker. One fork per submission on
-the honest path: a fork costs its child a copy of every page it writes, so one judge per
-check or per cell would cost more than the checks.
+The item, its deadline and each finished item's result go on a :class:`Board`, a page
+shared with the parent (no system call per item). When the judge dies or is killed, the
+item it was on gets ``timeout`` or ``error`` with the reason, and a new judge grades the
+submission again, skipping every item already done (their results are inherited:
+:meth:`Tracker.done`) on a fresh worker. A :class:`Judge` is forked once per grading
+process and serves submission after submission: a fork costs the child a copy of every
+page it writes (0.05-0.1 s of CPU for a whole grading), so a judge per submission, let
+alone per check, would cost more than the 10% the honest path may lose.
 """
 
 from __future__ import annotations

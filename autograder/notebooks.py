@@ -10,10 +10,13 @@ A lesson notebook has three kinds of graded cells (nbgrader metadata):
 
 Grading never runs the submitted notebook. The student's ANSWER cells (only those, matched
 by ``grade_id``) run in the sandboxed worker that also holds their ``numpynet``; the TEST
-cells come from the instructor's source notebook and run here, in the trusted grader, with
+cells come from the instructor's source notebook and run in the trusted grader's judge
+(autograder/judge.py: memory budget, killed past the cell's deadline), with
 ``np`` = the grader's numpy, ``nn`` = a proxy of the student's package, ``quiet``,
 ``assert_close``, ``FLOAT32`` and ``GRADCHECK`` = the grader's own (``cells.cell_scope``),
-and each notebook function a proxy of the student's. Every value crossing
+and each notebook function a proxy of the student's. A submitted notebook
+is validated against nbformat's schema and every field read is type-checked: a malformed
+one is an ``error`` for that notebook only. Every value crossing
 back is plain data (autograder/sandbox/protocol.py), so a notebook cannot redefine a
 helper, patch numpy, install an IPython hook or return an always-equal object to pass a
 test: none of that reaches this process. Demo cells (the MNIST training of lesson 05)
