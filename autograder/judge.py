@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+AVAILABLE = hasattr(os, "fork")  # without fork (Windows) the grader grades in-process
 MEMORY_BYTES = 512 * 1024**2  # address space a judge may add to the grader's own
 GRACE_SECONDS = 1.0  # past an item's deadline before its judge is killed (the worker's own
 # deadline, inside the judge, fires first and is reported with its usual message)
