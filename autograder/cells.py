@@ -297,6 +297,11 @@ def explain(error: BaseException, test: TestCell, filename: str) -> tuple[str, s
         return "not started", text
     if isinstance(error, MissingAnswer):
         return error.status, str(error)
+    if isinstance(error, MemoryError):  # in the judge, past its memory budget
+        return "failed", (
+            "checking what your code returned needed more than the grader's memory budget: "
+            f"is its shape, size or dtype what the exercise asks for? ({error})"
+        )
     # Where in the test cell it stopped: a public line is shown, a hidden one is not.
     line_number = None
     for frame, number in _frames(error):

@@ -24,6 +24,7 @@ from pathlib import Path
 from . import gradebook, report, roster
 from .exercises import ASSIGNMENTS
 from .grade import (
+    DEFAULT_BUDGET,
     DEFAULT_TIMEOUT,
     NOTEBOOK_CHOICES,
     Grader,
@@ -55,6 +56,13 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory-gb", type=float, default=3.0, help="address-space limit of the worker (GiB)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        help="wall-clock seconds per submission, everything together; what has not run by "
+        f"then is timeout (default {DEFAULT_BUDGET:g}: under Gradescope's default 10 minutes)",
     )
     parser.add_argument(
         "--notebooks",
@@ -175,6 +183,7 @@ def _grade_one(args: argparse.Namespace) -> int:
         _limits(args),
         notebooks=args.notebooks,
         assignment=args.assignment,
+        budget=args.budget,
     )
     result = grader.grade(args.submission)
     print(report.table(result))
@@ -199,10 +208,13 @@ def _pool_start(
     limits: Limits,
     notebooks: str,
     assignment: str = "course",
+    budget: float = DEFAULT_BUDGET,
 ) -> None:
     global _POOL_GRADER
     _die_with_parent()
-    _POOL_GRADER = Grader(isolation, timeout, limits, notebooks=notebooks, assignment=assignment)
+    _POOL_GRADER = Grader(
+        isolation, timeout, limits, notebooks=notebooks, assignment=assignment, budget=budget
+    )
 
 
 def _die_with_parent() -> None:
@@ -418,6 +430,7 @@ def grade_all(
     only: Sequence[str] | None = None,
     assignment: str = "course",
     roster_csv: Path | None = None,
+    budget: float = DEFAULT_BUDGET,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
@@ -444,7 +457,7 @@ def grade_all(
     try:
         return _grade_class(
             folder, out, jobs, isolation, timeout, limits, notebooks, progress, force, only,
-            assignment, roster_csv,
+            assignment, roster_csv, budget,
         )  # fmt: skip
     finally:
         if handler is not None:
@@ -464,6 +477,7 @@ def _grade_class(
     only: Sequence[str] | None,
     assignment: str,
     roster_csv: Path | None,
+    budget: float,
 ) -> list[SubmissionResult]:
     from tqdm import tqdm
 
@@ -538,7 +552,7 @@ def _grade_class(
         bar.update(1)
         classfiles.update()
 
-    pool = _Pool(jobs, (mode, timeout, limits, notebooks, assignment))
+    pool = _Pool(jobs, (mode, timeout, limits, notebooks, assignment, budget))
     try:
         pool.run(todo, done)
         pool.close()
@@ -645,6 +659,7 @@ def _grade_all(args: argparse.Namespace) -> int:
             only=args.only,
             assignment=args.assignment,
             roster_csv=args.roster,
+            budget=args.budget,
         )
     except KeyboardInterrupt:
         print(

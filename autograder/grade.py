@@ -4,8 +4,12 @@ The checks are the ordinary pytest test functions of ``autograder/public`` and
 ``autograder/hidden``. They are collected ONCE per grading process (:class:`Suite`) and
 called directly - no pytest session per submission - with ``nn`` bound to a proxy of
 the student's ``numpynet`` running in a sandboxed worker (autograder.sandbox) and
-``ref`` bound to the trusted reference. Every assertion therefore runs here, in the
-trusted process, on data copied out of the worker.
+``ref`` bound to the trusted reference. Every assertion therefore runs in the trusted
+grader, on data copied out of the worker: in its *judge* (autograder/judge.py), a child
+with a memory budget that the grader kills past any check's deadline, so that whatever a
+returned value makes a check do costs that check only. Each submission also has a total
+time budget (``budget``, default :data:`DEFAULT_BUDGET`): what has not run by then is
+``timeout``.
 
 Scoring rule (printed in every report): an exercise is worth ``points`` from
 autograder/exercises.py; a submission earns ``points x (checks passed / checks run)``
@@ -20,12 +24,14 @@ or the package could not be imported at all).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import exercises
+from . import exercises, judge
 from .collection import (  # noqa: F401 - re-exported: callers import them from here
     CHECK_DIRS,
     REFERENCE_DIR,
@@ -36,7 +42,7 @@ from .collection import (  # noqa: F401 - re-exported: callers import them from 
     default_suite,
 )
 from .lab import grading_as
-from .notebooks import LessonGrader, source_lessons
+from .notebooks import LessonGrader, compiled, source_lessons
 from .results import (  # noqa: F401 - re-exported: callers import them from here
     SCORING_RULE,
     STATUSES,
@@ -62,7 +68,12 @@ DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
 # --notebooks: "grade" every notebook of the assignment (missing ones score 0) or "skip"
 # them all; "auto" and "always" are older names of "grade".
 NOTEBOOK_CHOICES = ("grade", "skip", "auto", "always")
+# Seconds per submission, everything together: Gradescope stops an autograder after 10
+# minutes by default (docs/troubleshooting.md of gradescope/autograder_samples); 8 leave
+# 2 for set-up and the reports. What has not run by then is `timeout`.
+DEFAULT_BUDGET = 480.0
 MESSAGE_CHARS = 600  # a message longer than this is cut in reports
+_EVERYTHING = "*"  # the judge's record for every item not done yet (judges died too often)
 _EXERCISE_NUMBER = re.compile(r"Exercise (\d+\.\d+)")
 
 
@@ -74,6 +85,12 @@ def _message(error: BaseException, visibility: str) -> str:
         if not text:
             return "a check failed (no message)"
         return text
+    if isinstance(error, MemoryError):
+        return (
+            "checking what your code returned needed more than the grader's memory budget "
+            f"({judge.MEMORY_BYTES // 1024**2} MB): is its shape, size or dtype what the "
+            "exercise asks for?"
+        )
     if isinstance(error, RemoteError):
         text = f"your code raised {error}"
     else:
@@ -129,6 +146,11 @@ def run_check(check: Check, nn: Any, ref: Any) -> CheckResult:
     return result
 
 
+def _row(check: Check, status: str, message: str) -> CheckResult:
+    """A check's result without running it (not run, or run by a judge that died)."""
+    return CheckResult(check.name, check.exercise, check.visibility, status, message)
+
+
 def summarise(exercise: exercises.Exercise, checks: list[CheckResult]) -> ExerciseResult:
     """Status, points and the first useful message of one exercise from its checks."""
     result = ExerciseResult(exercise.id, exercise.number, exercise.title, float(exercise.points))
@@ -168,9 +190,15 @@ class Grader:
         suite: Suite | None = None,
         notebooks: str = "grade",
         assignment: str = "course",
+        budget: float = DEFAULT_BUDGET,
     ) -> None:
         self.isolation = choose(isolation) if isinstance(isolation, str) else isolation
         self.timeout = timeout
+        self.budget = budget
+        self._budget_end = float("inf")  # set by grade(): when this submission's time is up
+        self._tracker = judge.Tracker()  # the judge's, while one grades (autograder/judge.py)
+        self._prepared = False
+        self._judge: judge.Judge | None = None
         self.limits = limits or Limits()
         self.suite = suite or default_suite()
         self.notebooks = notebooks
@@ -182,9 +210,90 @@ class Grader:
         )
 
     def grade(self, submission: str | Path, name: str | None = None) -> SubmissionResult:
-        """Grade one submission folder; never raises for anything the submission does."""
+        """Grade one submission folder; never raises for anything the submission does.
+
+        The grading runs in a judge (autograder/judge.py): a child of this process with a
+        memory budget, killed past any item's deadline. A judge that dies or is killed
+        costs the item it was on; another judge grades the rest.
+        """
         path = Path(submission)
         started = time.perf_counter()
+        self._prepare()
+        self._budget_end = time.monotonic() + self.budget
+        if not judge.AVAILABLE:  # no fork (Windows): graded here, without the judge's limits
+            result = self._grade_here(path, name, judge.Tracker())
+            result.seconds = time.perf_counter() - started
+            return result
+        done: dict[str, Any] = {}
+        deaths = 0
+        while True:
+            if self._judge is None:
+                self._judge = judge.Judge(self._serve)
+            run = self._judge.run({"path": str(path), "name": name}, done, self._budget_end)
+            done = run.done
+            if run.result is not None:
+                result = SubmissionResult.from_dict(run.result)
+                break
+            stopped = run.stopped or judge.Stopped("error", "no result", None)
+            deaths += 1
+            scope = "cell" if (stopped.item or "").startswith("cell:") else "exercise"
+            limit = (
+                self._budget_message()
+                or f"time limit of {self.timeout:g} s for this {scope} reached"
+            )
+            status, message = judge.outcome(stopped, limit)
+            if stopped.item is not None and deaths < judge.MAX_DEATHS:
+                done[stopped.item] = {"status": status, "message": message, "judge": True}
+            else:  # between items, or once too often: what is left is not graded
+                done[_EVERYTHING] = {"status": status, "message": message, "judge": True}
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _prepare(self) -> None:
+        """Once per process, before any judge: what every judge would otherwise redo.
+
+        Judges are forked from this process: whatever a check sets up on its first call
+        (hypothesis' strategies, lazy imports, caches), the reference, the compiled test
+        cells and nbformat's compiled schema are inherited, not redone per submission.
+        The checks run once here on the trusted reference: no student code is involved.
+        """
+        if self._prepared:
+            return
+        self._prepared = True
+        if exercises.grades_package(self.assignment):
+            reference = self.suite.reference
+            for exercise in exercises.EXERCISES:
+                for check in self.suite.for_exercise(exercise.id):
+                    run_check(check, reference, lambda: reference)
+        for lesson in self.lessons:
+            for test in lesson.tests:
+                compiled(test.source, f"<{lesson.name}.ipynb, test cell {test.grade_id}>")
+        if self.lessons:
+            import nbformat
+
+            from .notebooks import SOURCE_LESSONS
+
+            path = SOURCE_LESSONS / f"{self.lessons[0].name}.ipynb"
+            with contextlib.suppress(Exception):
+                nbformat.validate(nbformat.read(path, as_version=4))
+
+    def close(self) -> None:
+        """Stop this grader's judge (it also ends with this process)."""
+        if self._judge is not None:
+            self._judge.close()
+
+    def _serve(self, tracker: judge.Tracker, request: dict) -> dict:
+        """In the judge: grade one request of :meth:`grade`."""
+        self._budget_end = float(request["fallback"])
+        return self._grade_here(Path(request["path"]), request["name"], tracker).to_dict()
+
+    def _given(self, item: str) -> Any:
+        """What an earlier judge recorded for ``item`` (or for everything left), else None."""
+        return self._tracker.done(item) or self._tracker.done(_EVERYTHING)
+
+    def _grade_here(self, path: Path, name: str | None, tracker: judge.Tracker) -> SubmissionResult:
+        """The grading itself, in the judge."""
+        self._tracker = tracker
         result = SubmissionResult(
             name=name or path.resolve().name,
             path=str(path),
@@ -208,6 +317,9 @@ class Grader:
                     self.lessons,
                     nn=nn,
                     nn_problem=broken,
+                    budget=(self.budget, self._budget_end),
+                    tracker=tracker,
+                    given=self._given,
                 )
                 # The lab grades the mysteries of the identity graded (autograder/lab.py).
                 with grading_as(result.name):
@@ -217,7 +329,6 @@ class Grader:
             result.output = worker.output()
             result.problems += [p for p in worker.problems if p not in result.problems]
             result.fork_limit = result.fork_limit or worker.fork_limit  # notebooks alone too
-        result.seconds = time.perf_counter() - started
         return result
 
     def _wants_notebooks(self, path: Path) -> bool:
@@ -238,7 +349,10 @@ class Grader:
         nn = None
         for exercise in exercises.package_exercises(self.assignment):
             checks = self.suite.for_exercise(exercise.id)
-            if broken is None and (nn is None or not worker.alive):
+            pending = any(self._given(f"check:{c.name}") is None for c in checks)
+            if broken is None and pending and self._budget_message():
+                broken = ("timeout", "not run: " + str(self._budget_message()))
+            if broken is None and pending and (nn is None or not worker.alive):
                 nn, broken = self._fresh(worker)
             if broken is not None:
                 status, message = broken
@@ -253,11 +367,31 @@ class Grader:
         result.fork_limit = worker.fork_limit
         return (nn if worker.alive else None), broken
 
+    def _deadline(self) -> float:
+        """When what starts now must be done: the timeout, or the submission's budget."""
+        return min(time.monotonic() + self.timeout, self._budget_end)
+
+    def _budget_message(self) -> str | None:
+        """The timeout message when the submission's budget (not the timeout) ran out."""
+        if time.monotonic() < self._budget_end - 0.05:
+            return None
+        return f"the time budget of {self.budget:g} s for the whole submission ran out"
+
+    def _outcome(self, failure: WorkerFailure, scope: str) -> tuple[str, str]:
+        """(status, message) of a worker failure, naming the budget when that ran out."""
+        status, message = outcome_of(failure, self.timeout, scope)
+        budget = self._budget_message() if status == "timeout" else None
+        return status, (budget or message)
+
     def _fresh(self, worker: Worker) -> tuple[Any, tuple[str, str] | None]:
         """Start a worker and import the package: (proxy, None) or (None, (status, message))."""
-        worker.deadline = time.monotonic() + self.timeout
+        if self._budget_message():
+            return None, ("timeout", "not run: " + str(self._budget_message()))
+        worker.deadline = self._deadline()
+        self._tracker.begin(None, worker.deadline)
         try:
             worker.start()
+            self._tracker.worker(worker.process.pid if worker.process else 0)
             nn = connect(worker)
         except WorkerTimeout as failure:
             return None, (
@@ -272,35 +406,58 @@ class Grader:
             return None, ("error", _cut(message + ("\n" + trace.rstrip() if trace else "")))
         finally:
             worker.deadline = None
+            self._tracker.begin(None, None)
         return nn, None
 
     def _run_exercise(
         self, exercise: exercises.Exercise, checks: list[Check], worker: Worker, nn: Any
     ) -> ExerciseResult:
+        """The exercise's checks under one deadline; each one an item of the judge.
+
+        A check the worker failed on ends the exercise: the rest are ``not run`` (never
+        waiting out the same timeout again). A check whose judge died costs that check.
+        """
         rows: list[CheckResult] = []
-        worker.deadline = time.monotonic() + self.timeout
-        try:
-            for index, check in enumerate(checks):
-                try:
-                    row = run_check(check, nn, lambda: self.suite.reference)
-                except WorkerFailure as failure:
-                    status, message = outcome_of(failure, self.timeout, "exercise")
-                    rows.append(
-                        CheckResult(check.name, check.exercise, check.visibility, status, message)
-                    )
-                    rows += [
-                        CheckResult(c.name, c.exercise, c.visibility, status, "not run: " + message)
-                        for c in checks[index + 1 :]
-                    ]
+        deadline = self._deadline()
+        for index, check in enumerate(checks):
+            item = f"check:{check.name}"
+            given = self._given(item)
+            if given is None:
+                worker.deadline = deadline
+                self._tracker.begin(item, deadline)
+                given = self._check(check, worker, nn)
+                worker.deadline = None
+                self._tracker.finish(item, given)
+            if given.get("judge"):  # its judge died or overran: this check only
+                status, message = given["status"], given["message"]
+                rows.append(_row(check, status, message))
+                if status == "timeout":
+                    rest = [_row(c, status, "not run: " + message) for c in checks[index + 1 :]]
+                    rows += rest
                     break
-                if worker.failure is not None:  # the check swallowed the failure: it still counts
-                    failure = worker.failure
-                    row.outcome = "timeout" if isinstance(failure, WorkerTimeout) else "error"
-                    row.message = str(failure)
-                rows.append(row)
-        finally:
-            worker.deadline = None
+                continue
+            row = CheckResult(**given["row"])
+            rows.append(row)
+            if given.get("stop"):
+                rows += [
+                    _row(c, row.outcome, "not run: " + row.message) for c in checks[index + 1 :]
+                ]
+                break
         return summarise(exercise, rows)
+
+    def _check(self, check: Check, worker: Worker, nn: Any) -> dict:
+        """Run one check: {"row": CheckResult as a dict, "stop": the worker failed}."""
+        try:
+            row = run_check(check, nn, lambda: self.suite.reference)
+        except WorkerFailure as failure:
+            status, message = self._outcome(failure, "exercise")
+            return {"row": asdict(_row(check, status, message)), "stop": True}
+        if worker.failure is not None:  # the check swallowed the failure: it still counts
+            failure = worker.failure
+            row.outcome = "timeout" if isinstance(failure, WorkerTimeout) else "error"
+            row.message = str(failure)
+            return {"row": asdict(row), "stop": True}
+        return {"row": asdict(row), "stop": False}
 
 
 def grade(
@@ -309,9 +466,11 @@ def grade(
     timeout: float = DEFAULT_TIMEOUT,
     notebooks: str = "grade",
     assignment: str = "course",
+    budget: float = DEFAULT_BUDGET,
 ) -> SubmissionResult:
     """Grade one submission with the default checks (a convenience for scripts and tests)."""
-    return Grader(isolation, timeout, notebooks=notebooks, assignment=assignment).grade(submission)
+    grader = Grader(isolation, timeout, notebooks=notebooks, assignment=assignment, budget=budget)
+    return grader.grade(submission)
 
 
 _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".git"}

@@ -10,10 +10,13 @@ A lesson notebook has three kinds of graded cells (nbgrader metadata):
 
 Grading never runs the submitted notebook. The student's ANSWER cells (only those, matched
 by ``grade_id``) run in the sandboxed worker that also holds their ``numpynet``; the TEST
-cells come from the instructor's source notebook and run here, in the trusted grader, with
+cells come from the instructor's source notebook and run in the trusted grader's judge
+(autograder/judge.py: memory budget, killed past the cell's deadline), with
 ``np`` = the grader's numpy, ``nn`` = a proxy of the student's package, ``quiet``,
 ``assert_close``, ``FLOAT32`` and ``GRADCHECK`` = the grader's own (``cells.cell_scope``),
-and each notebook function a proxy of the student's. Every value crossing
+and each notebook function a proxy of the student's. A submitted notebook
+is validated against nbformat's schema and every field read is type-checked: a malformed
+one is an ``error`` for that notebook only. Every value crossing
 back is plain data (autograder/sandbox/protocol.py), so a notebook cannot redefine a
 helper, patch numpy, install an IPython hook or return an always-equal object to pass a
 test: none of that reaches this process. Demo cells (the MNIST training of lesson 05)
@@ -28,12 +31,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from . import judge
 from .cells import (  # noqa: F401 - the lesson model, re-exported where the grader reads it
     AnswerCell,
     Lesson,
@@ -160,14 +164,43 @@ def submitted_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str] | None
         notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     except Exception as error:  # noqa: BLE001 - a broken file is the student's problem
         return None, f"unreadable notebook ({type(error).__name__}: {cut(str(error), 200)})"
+    try:
+        # reads() only warns about a notebook off the schema; grading refuses it, so that
+        # every field read below has the type the format promises.
+        nbformat.validate(notebook)
+    except Exception as error:  # noqa: BLE001 - ValidationError, or worse
+        text = getattr(error, "message", None) or str(error)
+        return None, f"the notebook breaks the notebook format (nbformat): {cut(str(text), 200)}"
+    return _answer_sources(notebook, lesson)
+
+
+def _answer_sources(notebook: Any, lesson: Lesson) -> tuple[dict[str, str] | None, str]:
+    """The answer cells' sources from a schema-valid notebook, every field type-checked.
+
+    The nbgrader metadata is not part of nbformat's schema: a ``grade_id`` that is not a
+    string marks no answer cell; a ``source`` that is neither a string nor a list of
+    strings makes the notebook an error.
+    """
     wanted = {answer.grade_id for answer in lesson.answers}
     found: dict[str, str] = {}
-    for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        return None, "the notebook has no list of cells"
+    for cell in cells:
+        if not isinstance(cell, dict):
+            return None, "the notebook holds a cell that is not an object"
+        metadata = cell.get("metadata")
+        meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
         grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not isinstance(grade_id, str):
+            continue
         if grade_id in wanted and grade_id not in found and cell.get("cell_type") == "code":
             source = cell.get("source", "")
-            found[grade_id] = source if isinstance(source, str) else "".join(source)
+            if isinstance(source, list) and all(isinstance(line, str) for line in source):
+                source = "".join(source)
+            if not isinstance(source, str):
+                return None, f"the answer cell {grade_id} has a source that is not text"
+            found[grade_id] = source
     missing = sorted(wanted - set(found))
     problem = f"answer cells missing from the notebook: {', '.join(missing)}" if missing else ""
     return found, problem
@@ -195,10 +228,18 @@ class LessonGrader:
         lessons: tuple[Lesson, ...] | None = None,
         nn: Any = None,
         nn_problem: tuple[str, str] | None = None,
+        budget: tuple[float, float] | None = None,
+        tracker: judge.Tracker | None = None,
+        given: Callable[[str], Any] | None = None,
     ) -> None:
         self.worker = worker
         self.fresh = fresh
         self.timeout = timeout
+        # (seconds, monotonic end) of the submission's time budget; None: no budget.
+        self.budget = budget
+        # The judge's (autograder/judge.py): each test cell is one of its items.
+        self.tracker = tracker or judge.Tracker()
+        self.given = given or self.tracker.done
         self.lessons = source_lessons() if lessons is None else lessons
         # The package grader's proxy is reused while its worker lives.
         self._nn = nn
@@ -233,31 +274,20 @@ class LessonGrader:
 
     def grade_lesson(self, lesson: Lesson, path: Path) -> dict[str, Any]:
         """The submitted notebook at ``path`` graded against ``lesson``, as plain data."""
-        answers, problem = submitted_answers(path, lesson)
+        try:
+            answers, problem = submitted_answers(path, lesson)
+        except Exception as error:  # noqa: BLE001 - a parse that is not total costs this notebook
+            answers, problem = None, f"unreadable notebook ({type(error).__name__}: {error})"
+            problem = cut(problem, 300)
         result = NotebookResult(submitted=answers is not None, problem=problem)
-        namespace: Any = None
-        namespace_generation = -1
-        # Answer cells that killed or outlasted the worker: never run again, and only the
-        # test cells using their names lose (the other answer cells still run).
-        broken: dict[str, tuple[str, str]] = {}
-        for test in lesson.tests:
-            if answers is None:
-                status = "not submitted" if problem == "not submitted" else "error"
+        if answers is None:
+            status = "not submitted" if problem == "not submitted" else "error"
+            for test in lesson.tests:
                 result.cells[test.grade_id] = CellResult(
                     0.0, test.points, True, status, problem, test.exercise
                 )
-                continue
-            nn, nn_problem = self._package()
-            names: dict[str, Any] = {}
-            if test.needs:
-                if namespace is None or namespace_generation != self.worker.generation:
-                    namespace = self._run_answers(lesson, answers, nn_problem, broken)
-                    namespace_generation = self.worker.generation
-                names = self._lookup(namespace, lesson, answers, test.needs, broken)
-            if nn is None:
-                why = nn_problem[1] if nn_problem else "the worker did not start"
-                nn = Unavailable(f"numpynet could not be imported: {why}", "error")
-            result.cells[test.grade_id] = self._run_test(lesson, test, nn, names)
+        else:
+            self._grade_tests(lesson, answers, result)
         for grade_id, points in lesson.manual:
             if answers is None:
                 cell = CellResult(0.0, points, False, "not submitted", problem)
@@ -265,6 +295,121 @@ class LessonGrader:
                 cell = CellResult(None, points, False, "needs manual grading")
             result.cells[grade_id] = cell
         return result.to_dict()
+
+    # -- time ---------------------------------------------------------------------------
+    def _deadline(self) -> float:
+        """When what starts now must be done: the cell timeout, or the submission's budget."""
+        now = time.monotonic() + self.timeout
+        return now if self.budget is None else min(now, self.budget[1])
+
+    def _out_of_time(self) -> str | None:
+        """Why nothing more may run (the submission's budget ran out), else None."""
+        if self.budget is None or time.monotonic() < self.budget[1] - 0.05:
+            return None
+        return f"the time budget of {self.budget[0]:g} s for the whole submission ran out"
+
+    def _outcome(self, failure: WorkerFailure) -> tuple[str, str]:
+        status, message = outcome_of(failure, self.timeout, "cell")
+        budget = self._out_of_time() if status == "timeout" else None
+        return status, (budget or message)
+
+    # -- the test cells, in judges ------------------------------------------------------
+    def _grade_tests(self, lesson: Lesson, answers: dict[str, str], result: NotebookResult) -> None:
+        """Run the lesson's test cells, each an item of the judge (autograder/judge.py).
+
+        A cell that ran out of time marks the answer cells it used as stuck: the remaining
+        cells using them are ``timeout`` at once instead of each waiting out the same
+        timeout again.
+        """
+        namespace: Any = None
+        namespace_generation = -1
+        # Answer cells that killed or outlasted the worker: never run again, and only the
+        # test cells using their names lose (the other answer cells still run).
+        broken: dict[str, tuple[str, str]] = {}
+        stuck: dict[str, tuple[str, str]] = {}  # answer cells a timed-out test cell used
+        for test in lesson.tests:
+            item = f"cell:{lesson.name}:{test.grade_id}"
+            given = self.given(item)
+            if given is None:
+                hit = self._stuck(lesson, test, stuck)
+                out_of_time = self._out_of_time()
+                if hit is not None:
+                    status, message = hit
+                elif out_of_time:
+                    status, message = "timeout", "not run: " + out_of_time
+                else:
+                    status = ""
+                if status:
+                    cell = CellResult(0.0, test.points, True, status, message, test.exercise)
+                    result.cells[test.grade_id] = cell
+                    continue
+                nn, nn_problem = self._package()
+                if test.needs and (
+                    namespace is None or namespace_generation != self.worker.generation
+                ):
+                    namespace = self._run_answers(lesson, answers, nn_problem, broken)
+                    namespace_generation = self.worker.generation
+                if nn is None:
+                    why = nn_problem[1] if nn_problem else "the worker did not start"
+                    nn = Unavailable(f"numpynet could not be imported: {why}", "error")
+                deadline = self._deadline()
+                self.worker.deadline = deadline
+                self.tracker.begin(item, deadline)
+                cell = self._run_cell(lesson, test, nn, namespace, answers, broken)
+                self.tracker.finish(item, asdict(cell))
+            elif given.get("judge"):  # its judge died or overran: this cell only
+                status, message = given["status"], given["message"]
+                cell = CellResult(0.0, test.points, True, status, message, test.exercise)
+            else:
+                cell = CellResult(**given)
+            result.cells[test.grade_id] = cell
+            if cell.status == "timeout":
+                self._mark_stuck(lesson, test, stuck)
+
+    def _run_cell(
+        self,
+        lesson: Lesson,
+        test: TestCell,
+        nn: Any,
+        namespace: Any,
+        answers: dict[str, str],
+        broken: dict[str, tuple[str, str]],
+    ) -> CellResult:
+        """Look the cell's names up and run it, both under the deadline set on the worker."""
+        try:
+            names = self._lookup(namespace, lesson, answers, test.needs, broken)
+        except WorkerFailure as failure:
+            self.worker.deadline = None
+            status, message = self._outcome(failure)
+            return CellResult(0.0, test.points, True, status, message, test.exercise)
+        return self._run_test(lesson, test, nn, names)
+
+    @staticmethod
+    def _filename(lesson: Lesson, test: TestCell) -> str:
+        return f"<{lesson.name}.ipynb, test cell {test.grade_id}>"
+
+    @staticmethod
+    def _owners(lesson: Lesson, test: TestCell) -> list[str]:
+        """The answer cells (grade ids) that define the names ``test`` uses."""
+        return [a.grade_id for a in lesson.answers if a.defines & set(test.needs)]
+
+    def _stuck(
+        self, lesson: Lesson, test: TestCell, stuck: dict[str, tuple[str, str]]
+    ) -> tuple[str, str] | None:
+        return next((stuck[o] for o in self._owners(lesson, test) if o in stuck), None)
+
+    def _mark_stuck(
+        self, lesson: Lesson, test: TestCell, stuck: dict[str, tuple[str, str]]
+    ) -> None:
+        for owner in self._owners(lesson, test):
+            stuck.setdefault(
+                owner,
+                (
+                    "timeout",
+                    f"not run: your answer cell {owner} already ran out of time in test cell "
+                    f"{test.grade_id}",
+                ),
+            )
 
     def _run_answers(
         self,
@@ -284,12 +429,16 @@ class LessonGrader:
             namespace = None
             try:
                 if not self.worker.alive:
-                    self.worker.deadline = time.monotonic() + self.timeout
+                    self.worker.deadline = self._deadline()
+                    self.tracker.begin(None, self.worker.deadline)
                     self.worker.start()
+                    if self.worker.process is not None:
+                        self.tracker.worker(self.worker.process.pid)
                 for answer in lesson.answers:
                     if answer.grade_id not in answers or answer.grade_id in broken:
                         continue
-                    self.worker.deadline = time.monotonic() + self.timeout
+                    self.worker.deadline = self._deadline()
+                    self.tracker.begin(None, self.worker.deadline)
                     try:
                         reply = self.worker.request(
                             "cells",
@@ -320,6 +469,7 @@ class LessonGrader:
                 return namespace
             finally:
                 self.worker.deadline = None
+                self.tracker.begin(None, None)
         return None
 
     def _lookup(
@@ -364,15 +514,15 @@ class LessonGrader:
     def _run_test(
         self, lesson: Lesson, test: TestCell, nn: Any, names: dict[str, Any]
     ) -> CellResult:
-        filename = f"<{lesson.name}.ipynb, test cell {test.grade_id}>"
+        """Run one test cell (in a judge) under the deadline its caller set on the worker."""
+        filename = self._filename(lesson, test)
         code = compiled(test.source, filename)
         scope = cell_scope(nn)
         scope.update(names)
-        self.worker.deadline = time.monotonic() + self.timeout
         try:
-            exec(code, scope)  # noqa: S102 - the instructor's cell, run in the trusted process
+            exec(code, scope)  # noqa: S102 - the instructor's cell, run in the trusted judge
         except WorkerFailure as stopped:
-            status, message = outcome_of(stopped, self.timeout, "cell")
+            status, message = self._outcome(stopped)
             return CellResult(0.0, test.points, True, status, message, test.exercise)
         except BaseException as error:  # noqa: BLE001 - a failing test cell
             if isinstance(error, KeyboardInterrupt):

@@ -325,6 +325,13 @@ class Worker:
             self._fail(WorkerCrashed, f"the worker process died while {doing}")
         except (protocol.ProtocolError, OSError, ValueError) as error:
             self._fail(WorkerCrashed, f"the worker broke the protocol while {doing}: {error}")
+        except MemoryError:
+            # A reply bigger than the judge's memory budget (autograder/judge.py): it was
+            # read half-way, so the socket is out of step and the worker must go.
+            self._fail(
+                WorkerCrashed,
+                f"a value your code sent back did not fit in the grader's memory while {doing}",
+            )
 
     # -- references ---------------------------------------------------------------------
     def _ref_out(self, value: Any) -> dict:
