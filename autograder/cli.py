@@ -482,10 +482,6 @@ def _grade_class(
     from tqdm import tqdm
 
     limits = limits or Limits()
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # Refuse early; user mode must not read the reports or the other students.
-    chosen = choose(isolation, protect=[out, folder])
-    mode = chosen  # the same checked choice in every grading process
     paths = submissions_in(folder)
     if any(p.name == report.MAXIMUM_ROW for p in paths):  # class.csv's row of maxima
         raise RuntimeError(f"a submission folder is called {report.MAXIMUM_ROW}: rename it")
@@ -493,12 +489,16 @@ def _grade_class(
         unknown = sorted(set(only) - {p.name for p in paths})
         if unknown:
             raise RuntimeError(f"--only: no submission called {', '.join(unknown)} in {folder}")
+    # Who is who, before anything is written: a collision stops grade-all here.
     students = roster.identities(
         [p.name for p in paths],
         roster.read_roster(roster_csv) if roster_csv else None,
         roster.read_kept(out),
     )
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Refuse early; user mode must not read the reports or the other students.
+    chosen = choose(isolation, protect=[out, folder])
+    mode = chosen  # the same checked choice in every grading process
     roster.write_kept(out, students)
     course = None
     if notebooks != "skip":

@@ -55,7 +55,7 @@ def lesson_summary(nb: nbformat.NotebookNode) -> tuple[str, str]:
     if not found:
         return title, ""
     # "about 2 hours. **Hand-in:** ..." and "about 45 minutes: the set-up..." -> the duration.
-    spent = re.split(r":|\.\s|\*\*|;|,", found.group(1))[0].strip().rstrip(".")
+    spent = re.split(r":|\.\s|\*\*|;|,|\s\(", found.group(1))[0].strip().rstrip(".")
     return title, spent
 
 
@@ -78,6 +78,14 @@ def _markdown_text(text: str) -> str:
     return re.sub(r"([\\`*_|<>\[\]])", r"\\\1", text)
 
 
+# Each assignment's name on the course map, in the order they are handed out.
+LABELS = {
+    "course": "The course (the package and its lessons)",
+    "lab": "The debugging lab (its own assignment, handed out after the course)",
+    "beyond": "Lesson 07, beyond RMSProp (its own assignment, after the course)",
+}
+
+
 def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
     """Per lesson (one list item, readable on a phone): its time, its package exercises and
     every graded notebook cell with their points; then the points of each assignment (the
@@ -87,11 +95,11 @@ def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
     for name, nb in lessons.items():
         title, spent = lesson_summary(nb)
         assignment = next(
-            (a for a in ("course", "lab") if exercises.in_assignment(Path(name).stem, a)),
+            (a for a in LABELS if exercises.in_assignment(Path(name).stem, a)),
             "course",
         )
         sums = totals.setdefault(assignment, {"package": 0.0, "auto": 0.0, "hand": 0.0})
-        found = [ex for ex in exercises.EXERCISES if ex.lesson == f"{release.LESSONS}/{name}"]
+        found = [ex for ex in exercises.ALL_EXERCISES if ex.lesson == f"{release.LESSONS}/{name}"]
         sums["package"] += sum(ex.points for ex in found)
         block = [f"- **[{title}]({name})**" + (f", {spent}" if spent else "")]
         if found:
@@ -110,10 +118,7 @@ def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
         blocks.append("\n".join(block))
     lines = []
     for assignment, sums in totals.items():
-        what = {
-            "course": "The course (the package and its lessons)",
-            "lab": "The debugging lab (its own assignment, handed out after the course)",
-        }[assignment]
+        what = LABELS[assignment]
         parts = [f"{_points(sums['package'])} for the package exercises"] if sums["package"] else []
         parts.append(f"{_points(sums['auto'])} for the notebooks' test cells")
         if sums["hand"]:

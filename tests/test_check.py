@@ -41,8 +41,8 @@ def check(folder: Path) -> str:
 @pytest.mark.slow
 def test_check_shows_a_solved_course_passing_everything(tmp_path):
     out = check(course(tmp_path, ROOT / "solutions" / "numpynet", ROOT / "solutions" / "lessons"))
-    # 214 for the course and the lab; lesson 07's notebook is there too: its 55 + 13 join.
-    assert "passing public checks: 282 of 282 points" in out
+    # 215 for the course and the lab; lesson 07's notebook is there too: its 55 + 13 join.
+    assert "passing public checks: 283 of 283 points" in out
     assert "not started" not in out and "failing" not in out
     assert "this is not your grade" in out
 
@@ -52,7 +52,7 @@ def test_check_shows_the_stubs_not_started_and_what_to_read(tmp_path):
     folder = course(tmp_path, ROOT / "numpynet", ROOT / "lessons")
     out = check(folder)
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
-    assert "passing public checks: 0 of 282 points" in out  # with lesson 07, as above
+    assert "passing public checks: 0 of 283 points" in out  # with lesson 07, as above
     assert "not started" in lines["ex2_1"] and "Exercise 2.1: softmax" in lines["ex2_1"]
     assert "num_batches still raises NotImplementedError" in lines["l00_num_batches_tests"]
     assert "next: ex0_1 (Exercise 0.1: DataLoader iteration)" in out

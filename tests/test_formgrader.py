@@ -303,7 +303,9 @@ def test_hand_grading_in_a_real_browser_reaches_every_report(running, graded):
     # results.json (Gradescope): the same, in the lesson's test
     results = json.loads((out / "ada" / "results.json").read_text())
     (test,) = [t for t in results["tests"] if t["name"] == f"Notebook {LESSON}"]
-    assert test["score"] == 12 - 1 + 4 + 1
+    # Gradescope's notebook test: autograded cells only (the override counts there); the
+    # derivation's hand grade and its extra credit go to Gradescope's manual question.
+    assert test["score"] == 12 - 1
     assert COMMENT in test["output"] and "score set by hand to 1/2" in test["output"]
     assert results["score"] == expected
 

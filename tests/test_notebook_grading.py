@@ -272,7 +272,7 @@ def test_a_lab_gradebook_holds_the_lab_only(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "numpynet") as book:
         (lab,) = book.assignments
         assert lab.name == "06_debugging_lab"
-        assert (lab.max_code_score, lab.max_written_score) == (14, 7)  # as the README says
+        assert (lab.max_code_score, lab.max_written_score) == (15, 7)  # as the README says
     # The same folder is not silently turned into the course's gradebook.
     with pytest.raises(gradebook.CourseMismatch, match="another --assignment"):
         gradebook.ensure_course(tmp_path / "nbgrader", "course")
