@@ -238,15 +238,28 @@ _OPEN: set[int] = set()  # pipe ends of every judge of this process (closed in n
 RETIRE_GROWTH = 256 * 1024**2  # a judge grown by this much since its fork retires
 
 
+def _open_fds() -> set[int]:
+    """This process's open file descriptors (Linux: /proc; elsewhere the judges' pipes)."""
+    try:
+        return {int(fd) for fd in os.listdir("/proc/self/fd")}
+    except OSError:
+        return set(_OPEN)
+
+
 def _serve(
     requests: int, replies: int, board: Board, task: Callable[[Tracker, dict], Any], memory: int
 ) -> None:
     """The judge's body: grade one request after another; never returns (``os._exit``)."""
     code = 1
     try:
-        for fd in _OPEN - {requests, replies}:
+        # Nothing the grading process had open but the standard streams and our two pipes:
+        # other judges' pipes (their deaths must reach the parent), and whatever the caller
+        # held (a lock, a pool's connection, a pipe someone reads to its end) must not stay
+        # open, or locked, for as long as this judge lives.
+        keep = {0, 1, 2, requests, replies}
+        for fd in _open_fds() - keep:
             with contextlib.suppress(OSError):
-                os.close(fd)  # other judges' pipes: their deaths must reach the parent
+                os.close(fd)
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports, not us
         size = _limit_memory(memory)

@@ -24,6 +24,18 @@ def course(tmp_path: Path, package: Path, lessons: Path) -> Path:
     return folder
 
 
+def solved_lessons(tmp_path: Path) -> Path:
+    """The lessons as a student who solved them has them: answers filled, no hidden test
+    (a student's folder never holds the graders' hidden lines, nor what they import)."""
+    from autograder.examples.build import solved_student_lessons
+
+    folder = tmp_path / "solved-lessons"
+    folder.mkdir()
+    for name, text in solved_student_lessons(ROOT / "solutions" / "lessons").items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 def check(folder: Path) -> str:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
@@ -40,7 +52,7 @@ def check(folder: Path) -> str:
 
 @pytest.mark.slow
 def test_check_shows_a_solved_course_passing_everything(tmp_path):
-    out = check(course(tmp_path, ROOT / "solutions" / "numpynet", ROOT / "solutions" / "lessons"))
+    out = check(course(tmp_path, ROOT / "solutions" / "numpynet", solved_lessons(tmp_path)))
     # 215 for the course and the lab; lesson 07's notebook is there too: its 55 + 13 join.
     assert "passing public checks: 283 of 283 points" in out
     assert "not started" not in out and "failing" not in out

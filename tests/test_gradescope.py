@@ -345,8 +345,9 @@ def test_the_points_to_set_are_the_graded_maxima_everywhere(tmp_path, assignment
 
     from autograder.grade import Grader
 
+    # The solved lab answers the mysteries of the identity "instructor" (autograder/lab.py).
     result = Grader("auto", timeout=30, assignment=assignment).grade(
-        write_base("solved", tmp_path / "ada")
+        write_base("solved", tmp_path / "ada"), name="instructor" if assignment == "lab" else None
     )
     results = report.gradescope(result)
     validate(results)

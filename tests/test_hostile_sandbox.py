@@ -473,9 +473,9 @@ def test_notebooks_alone_report_the_limits_read_back_too():
 def test_the_students_check_needs_no_sandbox(tmp_path):
     """`python -m autograder check` runs the student's own code in their own process: no
     bubblewrap, no separate user, no refusal (a laptop, macOS included)."""
-    from test_check import course
+    from test_check import course, solved_lessons
 
-    folder = course(tmp_path, ROOT / "solutions" / "numpynet", ROOT / "solutions" / "lessons")
+    folder = course(tmp_path, ROOT / "solutions" / "numpynet", solved_lessons(tmp_path))
     no_bwrap = tmp_path / "bin"
     no_bwrap.mkdir()
     (no_bwrap / "python3").symlink_to(sys.executable)
@@ -490,5 +490,5 @@ def test_the_students_check_needs_no_sandbox(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "passing public checks: 215 of 215 points" in done.stdout
+    assert "passing public checks: 283 of 283 points" in done.stdout
     assert "refusing" not in done.stdout + done.stderr
