@@ -135,7 +135,20 @@ def _execute(notebook: Path, target: Path, env: dict[str, str]) -> None:
 # --------------------------------------------------------------------------------------
 
 COURSE_ZIP = "numpynet-course.zip"
-LAB_ZIP = "numpynet-lab.zip"
+# The assignments handed out after the course, each with its own zip: (zip, what a lesson
+# page calls it, the landing page's line).
+LATER = {
+    "lab": (
+        "numpynet-lab.zip",
+        "the lab's files",
+        "The debugging lab (its own hand-out, after the course)",
+    ),
+    "beyond": (
+        "numpynet-beyond.zip",
+        "lesson 07's files",
+        "Lesson 07, beyond RMSProp (its own hand-out, after the course)",
+    ),
+}
 SOLVED_ZIP = "numpynet-solved.zip"
 DOWNLOADS = "downloads"  # html/downloads/: served with the site
 SOLVED_README = """\
@@ -171,39 +184,45 @@ def _solved_files(course: dict[str, bytes], generated: dict[str, bytes]) -> dict
     return files
 
 
-def write_downloads(target: Path) -> tuple[dict[str, bytes], list[str]]:
-    """The zips a reader downloads, under ``target``; returns the course bundle's files and
-    the lesson notebooks that only the lab bundle holds."""
+def write_downloads(target: Path) -> tuple[dict[str, bytes], dict[str, list[str]]]:
+    """The zips a reader downloads, under ``target``; returns the course bundle's files and,
+    per later assignment written (lab, beyond), the lesson notebooks only its zip holds."""
     generated = release.build(ROOT)
     course = release.bundle_files(ROOT, generated, "course")
-    try:
-        lab = release.bundle_files(ROOT, generated, "lab")
-    except release.ReleaseError:
-        lab = {}  # a course without the lab
     shutil.rmtree(target, ignore_errors=True)
     release.write_bundle(course, target / COURSE_ZIP)
-    if lab:
-        release.write_bundle(lab, target / LAB_ZIP)
+    later: dict[str, list[str]] = {}
+    for assignment, (zip_name, _, _) in LATER.items():
+        try:
+            files = release.bundle_files(ROOT, generated, assignment)
+        except (release.ReleaseError, KeyError):
+            continue  # a course without that assignment
+        release.write_bundle(files, target / zip_name)
+        later[assignment] = [
+            name.split("/", 1)[1]
+            for name in files
+            if name.endswith(".ipynb") and name not in course and name.startswith(release.LESSONS)
+        ]
     release.write_bundle(_solved_files(course, generated), target / SOLVED_ZIP)
-    lab_only = [
-        name.split("/", 1)[1]
-        for name in lab
-        if name.endswith(".ipynb") and name not in course and name.startswith(release.LESSONS)
-    ]
-    return course, lab_only
+    return course, later
 
 
-def make_links(downloads_url: str | None, prefix: str, lab: bool, lab_lessons: list[str]):
+def make_links(
+    downloads_url: str | None, prefix: str, later: dict[str, list[str]] | None = None
+) -> site_pages.Links:
     """Where pages send readers: ``downloads_url`` (a hosted site's) or the zips served
-    with the site, ``prefix`` being the way from a page to the site's root."""
+    with the site, ``prefix`` being the way from a page to the site's root; ``later``: the
+    lessons of each later assignment whose zip was written (:func:`write_downloads`)."""
     base = downloads_url.rstrip("/") if downloads_url else f"{prefix}{DOWNLOADS}"
     setup = f"{site_landing.SETUP_PAGE}.html#{site_landing.SETUP_ANCHOR}"
     return site_pages.Links(
         course_zip=f"{base}/{COURSE_ZIP}",
-        lab_zip=f"{base}/{LAB_ZIP}" if lab else None,
         solved_zip=f"{base}/{SOLVED_ZIP}",
         setup=setup if prefix == "../" else f"student/{setup}",
-        lab_lessons=frozenset(lab_lessons),
+        later=tuple(
+            site_pages.Handout(f"{base}/{LATER[a][0]}", frozenset(names), *LATER[a][1:])
+            for a, names in (later or {}).items()
+        ),
     )
 
 
@@ -283,18 +302,15 @@ def build_site(
     static = mathjax_static(out)
     html = out / "html"
     html.mkdir(parents=True, exist_ok=True)
-    course, lab_lessons = write_downloads(html / DOWNLOADS)
-    has_lab = (html / DOWNLOADS / LAB_ZIP).is_file()
-    links = make_links(downloads_url, "../", has_lab, lab_lessons)
+    course, later = write_downloads(html / DOWNLOADS)
+    links = make_links(downloads_url, "../", later)
     readme = course["README.md"].decode("utf-8")
     for build in BUILDS if only is None else (only,):
         write_sources(lessons, build, out / "src" / build, links, readme)
         sphinx(out / "src" / build, html / build, static, build)
         print(f"site: {build} pages in {html / build}")
     shutil.rmtree(html / "jupyter_execute", ignore_errors=True)  # older builds left it here
-    (html / "index.html").write_text(
-        site_landing.root_page(make_links(downloads_url, "", has_lab, lab_lessons))
-    )
+    (html / "index.html").write_text(site_landing.root_page(make_links(downloads_url, "", later)))
     return html
 
 

@@ -153,12 +153,7 @@ def landing_page(
         if build == "solved"
         else ""
     )
-    lab = (
-        f'\n- The debugging lab (its own hand-out, after the course): <a href="{links.lab_zip}">'
-        "lab zip</a>."
-        if links.lab_zip
-        else ""
-    )
+    lab = "".join(f'\n- {h.label}: <a href="{h.zip}">its zip</a>.' for h in links.later)
     accuracy = None
     for name, nb in lessons.items():
         if name.startswith("05_"):

@@ -49,14 +49,27 @@ AUDIENCE = {
 
 
 @dataclass(frozen=True)
+class Handout:
+    """An assignment handed out after the course (the lab, lesson 07): its own zip."""
+
+    zip: str  # where the zip is (relative to a page, or a URL)
+    lessons: frozenset[str]  # the notebook names handed out with it
+    what: str  # how a page names it: "the lab's files"
+    label: str  # the landing page's line: "The debugging lab (its own hand-out, ...)"
+
+
+@dataclass(frozen=True)
 class Links:
     """Where a page sends its reader for the course files (relative to a page, or URLs)."""
 
     course_zip: str  # the student bundle: numpynet/ stubs, lessons/, the public checks
-    lab_zip: str | None  # the debugging lab's hand-out, when the course has one
     solved_zip: str  # the solved lessons with the reference, for self-learners
     setup: str  # the set-up steps (a page of the site)
-    lab_lessons: frozenset[str] = frozenset()  # notebook names handed out with the lab zip
+    later: tuple[Handout, ...] = ()  # the later assignments' zips, when the course has them
+
+    def handout(self, name: str) -> Handout | None:
+        """The later hand-out that holds lesson notebook ``name``, if any."""
+        return next((h for h in self.later if name in h.lessons), None)
 
 
 # --------------------------------------------------------------------------------------
@@ -211,8 +224,9 @@ def reference_cells(
 def banner(name: str, build: str, links: Links) -> str:
     """The note at the top of every lesson page: which build, and how to get the course."""
     stem = Path(name).stem
-    bundle = links.lab_zip if name in links.lab_lessons and links.lab_zip else links.course_zip
-    what = "the lab's files" if bundle == links.lab_zip else "the whole course"
+    handout = links.handout(name)
+    bundle = handout.zip if handout else links.course_zip
+    what = handout.what if handout else "the whole course"
     lines = [
         ":::{note}",
         AUDIENCE[build].format(page=stem),

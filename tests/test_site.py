@@ -59,10 +59,13 @@ landing = build.site_landing
 
 LINKS = pages.Links(
     course_zip="../downloads/course.zip",
-    lab_zip="../downloads/lab.zip",
     solved_zip="../downloads/solved.zip",
     setup="get-the-course.html#set-up-once",
-    lab_lessons=frozenset({"06_debugging_lab.ipynb"}),
+    later=(
+        pages.Handout(
+            "../downloads/lab.zip", frozenset({"06_debugging_lab.ipynb"}), "the lab's files", "Lab"
+        ),
+    ),
 )
 PACKAGE = build.REFERENCE / release.PACKAGE
 
@@ -245,10 +248,12 @@ def test_where_the_zips_come_from_is_one_setting(monkeypatch: pytest.MonkeyPatch
     assert seen["url"] == "https://example.org/dl"
     monkeypatch.setenv("NUMPYNET_SITE_DOWNLOADS_URL", "https://example.org/env")
     assert build.main([]) == 0 and seen["url"] == "https://example.org/env"
-    hosted = build.make_links("https://example.org/dl/", "../", True, ["06_debugging_lab.ipynb"])
-    local = build.make_links(None, "../", True, [])
+    later = {"lab": ["06_debugging_lab.ipynb"], "beyond": ["07_beyond_rmsprop.ipynb"]}
+    hosted = build.make_links("https://example.org/dl/", "../", later)
+    local = build.make_links(None, "../", later)
     assert local.course_zip == f"../{build.DOWNLOADS}/{build.COURSE_ZIP}"
-    for link in (hosted.course_zip, hosted.lab_zip, hosted.solved_zip):
+    lab, beyond = hosted.later
+    for link in (hosted.course_zip, lab.zip, beyond.zip, hosted.solved_zip):
         assert link.startswith("https://example.org/dl/numpynet-") and link.endswith(".zip")
     lessons = {name: _lesson(name) for name in _lesson_names()[:2]}
     for kind in build.BUILDS:
@@ -256,7 +261,9 @@ def test_where_the_zips_come_from_is_one_setting(monkeypatch: pytest.MonkeyPatch
             "01_forward_pass.ipynb", kind, hosted
         )
         assert hosted.course_zip in text and "../downloads" not in text
-    assert hosted.lab_zip in pages.banner("06_debugging_lab.ipynb", "student", hosted)
+    assert lab.zip in pages.banner("06_debugging_lab.ipynb", "student", hosted)
+    assert beyond.zip in pages.banner("07_beyond_rmsprop.ipynb", "student", hosted)
+    assert hosted.course_zip in pages.banner("05_training_mnist.ipynb", "student", hosted)
 
 
 def test_lesson_time_stops_at_the_duration() -> None:
