@@ -32,6 +32,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import CHROMIUM, CHROMIUM_ARGS
 
 from autograder import exercises, gradebook, release
 from autograder.cli import grade_all
@@ -41,15 +42,6 @@ from autograder.sandbox import choose
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_LESSONS = ROOT / "solutions" / "lessons"
 README = (ROOT / "README.md").read_text()
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 ISOLATION = choose("auto")
 COURSE_LESSONS = sorted(
     p.stem for p in SOURCE_LESSONS.glob("*.ipynb") if exercises.in_assignment(p.stem, "course")

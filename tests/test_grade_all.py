@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import GROUP, PARENT, live_processes
 
 from autograder import report
 from autograder.cli import grade_all
@@ -89,16 +90,7 @@ def test_the_class_table_shows_full_names():
 
 def _session_processes(session: int) -> list[int]:
     """Processes still in the process group ``session`` (grade-all and its pool)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == session and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+    return live_processes(GROUP, session)
 
 
 @pytest.mark.slow
@@ -151,16 +143,7 @@ def test_an_interrupted_grade_all_loses_no_finished_report(tmp_path, signum):
 
 def _children(pid: int) -> list[int]:
     """The live child processes of ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+    return live_processes(PARENT, pid)
 
 
 def _cmdline(pid: int) -> str:

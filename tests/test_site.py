@@ -24,20 +24,12 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
+from support import CHROMIUM, CHROMIUM_ARGS
 from test_release import _secret_lines
 
 from autograder import exercises, release
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _site_module():
