@@ -378,8 +378,7 @@ def _failed_result(path: Path, isolation: str, why: str, assignment: str) -> Sub
     message = f"grader problem: {why}"
     rows = [
         summarise(e, [CheckResult(e.id, e.id, "public", "error", message)])
-        for e in exercises.EXERCISES
-        if exercises.grades_package(assignment)
+        for e in exercises.package_exercises(assignment)
     ]
     return SubmissionResult(
         path.name,
@@ -497,8 +496,7 @@ def _grade_class(
     )
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Refuse early; user mode must not read the reports or the other students.
-    chosen = choose(isolation, protect=[out, folder])
-    mode = chosen  # the same checked choice in every grading process
+    chosen = choose(isolation, protect=[out, folder])  # the same choice in every process
     roster.write_kept(out, students)
     course = None
     if notebooks != "skip":
@@ -552,7 +550,7 @@ def _grade_class(
         bar.update(1)
         classfiles.update()
 
-    pool = _Pool(jobs, (mode, timeout, limits, notebooks, assignment, budget))
+    pool = _Pool(jobs, (chosen, timeout, limits, notebooks, assignment, budget))
     try:
         pool.run(todo, done)
         pool.close()

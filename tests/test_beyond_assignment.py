@@ -157,3 +157,16 @@ def test_gradescope_zip_for_beyond_grades_lesson_07_alone(tmp_path: Path) -> Non
     names = {t["name"] for t in results["tests"]}
     assert {f"Exercise {e.number}: {e.title}" for e in exercises.BEYOND_EXERCISES} <= names
     assert not any(f"Exercise {e.number}:" in name for e in exercises.EXERCISES for name in names)
+
+
+@pytest.mark.parametrize("assignment", ["course", "lab", "beyond"])
+def test_a_student_whose_grading_process_died_is_out_of_their_assignments_exercises(
+    tmp_path: Path, assignment: str
+) -> None:
+    from autograder.cli import _failed_result
+
+    result = _failed_result(tmp_path / "ada", "isolation: test", "killed", assignment)
+    assert [e.id for e in result.exercises] == [
+        e.id for e in exercises.package_exercises(assignment)
+    ]
+    assert all(e.status == "error" for e in result.exercises)
