@@ -22,6 +22,7 @@ class Exercise:
     qualname: str  # function holding the region, e.g. "softmax" or "Linear.forward"
     lesson: str  # notebook that teaches it
     points: int
+    threshold: float | None = None  # the challenge's: the test accuracy that earns the points
 
     @property
     def stub_message(self) -> str:
@@ -75,14 +76,25 @@ BEYOND_EXERCISES: tuple[Exercise, ...] = (
 
 # Every exercise whose stub is in the package, whichever assignment grades it.
 ALL_EXERCISES: tuple[Exercise, ...] = EXERCISES + BEYOND_EXERCISES
-BY_ID: dict[str, Exercise] = {exercise.id: exercise for exercise in ALL_EXERCISES}
+
+# The class challenge (lesson 07's last section): no stub, no checks. The grader trains the
+# student's package with the recipe in CHALLENGE_FILE and scores the TEST accuracy of the
+# weights it returns, computed in the trusted process (autograder/challenge.py): each entry
+# earns its points once the accuracy reaches its threshold.
+CHALLENGE_FILE = "challenge.json"
+CHALLENGE: tuple[Exercise, ...] = (
+    Exercise("ch_97", "C.1", "test accuracy >= 97%", CHALLENGE_FILE, "", L07, 5, 0.97),
+    Exercise("ch_98", "C.2", "test accuracy >= 98%", CHALLENGE_FILE, "", L07, 5, 0.98),
+)
+BY_ID: dict[str, Exercise] = {exercise.id: exercise for exercise in ALL_EXERCISES + CHALLENGE}
 
 # What is handed out and graded together. The course (the package and lessons 00-05)
 # comes first; the debugging lab (lesson 06) after the course is due; lesson 07 ("beyond")
-# after that. "all": everything.
+# after that; the class challenge ("challenge": a recipe, trained by the grader) on its own.
+# "all": every lesson and package exercise (not the challenge, which trains for a minute).
 LAB_LESSONS = ("06_debugging_lab",)
 BEYOND_LESSONS = ("07_beyond_rmsprop",)
-ASSIGNMENTS = ("course", "lab", "beyond", "all")
+ASSIGNMENTS = ("course", "lab", "beyond", "challenge", "all")
 
 
 def _check(assignment: str) -> None:
@@ -99,18 +111,25 @@ def in_assignment(lesson: str, assignment: str) -> bool:
         return assignment == "lab"
     if lesson in BEYOND_LESSONS:
         return assignment == "beyond"
-    return assignment == "course"
+    return assignment == "course"  # the challenge grades no notebook
 
 
 def package_exercises(assignment: str) -> tuple[Exercise, ...]:
-    """The package exercises ``assignment`` grades (the lab grades none: it only reads them)."""
+    """The package exercises ``assignment`` grades with checks (the lab only reads them)."""
     _check(assignment)
     return {
         "course": EXERCISES,
         "lab": (),
         "beyond": BEYOND_EXERCISES,
+        "challenge": (),
         "all": ALL_EXERCISES,
     }[assignment]
+
+
+def scored_exercises(assignment: str) -> tuple[Exercise, ...]:
+    """The rows of ``assignment``'s reports besides notebooks: its package exercises, or the
+    challenge's thresholds."""
+    return CHALLENGE if assignment == "challenge" else package_exercises(assignment)
 
 
 def grades_package(assignment: str) -> bool:

@@ -148,11 +148,11 @@ def points(assignment: str = "course") -> tuple[float, float]:
     results.json add up to exactly this); the hand-graded cells (the derivation, the lab's
     evidence) belong in a manual question of that many points, never in results.json.
     """
-    from .exercises import EXERCISES, grades_package, in_assignment
+    from .exercises import in_assignment, scored_exercises
     from .notebooks import source_lessons
 
     lessons = [lesson for lesson in source_lessons() if in_assignment(lesson.name, assignment)]
-    auto = float(sum(e.points for e in EXERCISES)) if grades_package(assignment) else 0.0
+    auto = float(sum(e.points for e in scored_exercises(assignment)))
     auto += sum(test.points for lesson in lessons for test in lesson.tests)
     hand = float(sum(points for lesson in lessons for _, points in lesson.manual))
     return auto, hand

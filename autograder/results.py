@@ -27,6 +27,20 @@ SCORING_RULES = {
 }
 
 
+def _challenge_rule() -> str:
+    from .exercises import CHALLENGE
+
+    steps = ", ".join(f"{e.points} points at {e.threshold:.0%}" for e in CHALLENGE)
+    return (
+        "challenge: the grader trains YOUR package with YOUR challenge.json in the sandbox, on "
+        "the 60,000 training images only, under a CPU budget, and measures the test accuracy "
+        f"of the weights it ends with in the trusted grader ({steps} test accuracy)"
+    )
+
+
+SCORING_RULES["challenge"] = _challenge_rule()
+
+
 def scoring_rule(assignment: str) -> str:
     """The scoring rule printed in the reports of ``assignment`` (course, lab or all)."""
     return SCORING_RULES.get(assignment, SCORING_RULE)
@@ -84,6 +98,9 @@ class SubmissionResult:
     problems: list[str] = field(default_factory=list)  # grader-side notes
     fingerprint: str = ""  # submission + grader content hash (grade-all resumes on it)
     assignment: str = "course"  # exercises.ASSIGNMENTS: what was graded
+    # The challenge's run (autograder/challenge.py, ``ChallengeRun.to_dict``): recipe,
+    # test accuracy, training seconds, log; None for every other assignment.
+    challenge: dict | None = None
 
     @property
     def points(self) -> float:
