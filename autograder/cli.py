@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from . import gradebook, report, roster
+from .challenge import DEFAULT_BUDGET as CHALLENGE_BUDGET
 from .exercises import ASSIGNMENTS
 from .grade import (
     DEFAULT_BUDGET,
@@ -78,7 +79,17 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
         choices=ASSIGNMENTS,
         default="course",
         help="course = the package and lessons 00-05 (default); lab = the debugging lab "
-        "(lesson 06) alone; all = everything",
+        "(lesson 06) alone; beyond = lesson 07; challenge = the class challenge (the "
+        "student's challenge.json trained on their package, scored on the test set); all = "
+        "every lesson and exercise (not the challenge)",
+    )
+    parser.add_argument(
+        "--challenge-budget",
+        type=_positive,
+        default=CHALLENGE_BUDGET,
+        metavar="SECONDS",
+        help="challenge: CPU seconds of training per submission, one BLAS thread (default "
+        f"{CHALLENGE_BUDGET:g}); the last epoch that ends within it is scored",
     )
     parser.add_argument(
         "--lab-details",
@@ -86,6 +97,17 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
         help="lab: show each mystery's result in the student feedback (by default, before "
         "the due date, it says only how many answers are valid ids)",
     )
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,7 +173,15 @@ def _parser() -> argparse.ArgumentParser:
         "--assignment",
         choices=ASSIGNMENTS,
         default="course",
-        help="what this Gradescope assignment grades: course (default), lab or all",
+        help="what this Gradescope assignment grades: course (default), lab, beyond, "
+        "challenge or all",
+    )
+    scope.add_argument(
+        "--challenge-budget",
+        type=_positive,
+        default=CHALLENGE_BUDGET,
+        metavar="SECONDS",
+        help=f"challenge: CPU seconds of training per submission (default {CHALLENGE_BUDGET:g})",
     )
     scope.add_argument(
         "--isolation",
@@ -184,6 +214,7 @@ def _grade_one(args: argparse.Namespace) -> int:
         notebooks=args.notebooks,
         assignment=args.assignment,
         budget=args.budget,
+        challenge_budget=args.challenge_budget,
     )
     result = grader.grade(args.submission)
     print(report.table(result))
@@ -209,11 +240,18 @@ def _pool_start(
     notebooks: str,
     assignment: str = "course",
     budget: float = DEFAULT_BUDGET,
+    challenge_budget: float = CHALLENGE_BUDGET,
 ) -> None:
     global _POOL_GRADER
     _die_with_parent()
     _POOL_GRADER = Grader(
-        isolation, timeout, limits, notebooks=notebooks, assignment=assignment, budget=budget
+        isolation,
+        timeout,
+        limits,
+        notebooks=notebooks,
+        assignment=assignment,
+        budget=budget,
+        challenge_budget=challenge_budget,
     )
 
 
@@ -430,6 +468,7 @@ def grade_all(
     assignment: str = "course",
     roster_csv: Path | None = None,
     budget: float = DEFAULT_BUDGET,
+    challenge_budget: float = CHALLENGE_BUDGET,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``folder`` with ``jobs`` processes; write reports to ``out``.
 
@@ -456,7 +495,7 @@ def grade_all(
     try:
         return _grade_class(
             folder, out, jobs, isolation, timeout, limits, notebooks, progress, force, only,
-            assignment, roster_csv, budget,
+            assignment, roster_csv, budget, challenge_budget,
         )  # fmt: skip
     finally:
         if handler is not None:
@@ -477,6 +516,7 @@ def _grade_class(
     assignment: str,
     roster_csv: Path | None,
     budget: float,
+    challenge_budget: float = CHALLENGE_BUDGET,
 ) -> list[SubmissionResult]:
     from tqdm import tqdm
 
@@ -499,7 +539,7 @@ def _grade_class(
     chosen = choose(isolation, protect=[out, folder])  # the same choice in every process
     roster.write_kept(out, students)
     course = None
-    if notebooks != "skip":
+    if notebooks != "skip" and assignment != "challenge":  # the challenge has no notebook
         try:
             course = gradebook.ensure_course(gradebook.course_folder(out), assignment)
             gradebook.register(course, {s.id: vars(s) for s in students.values()})
@@ -514,8 +554,10 @@ def _grade_class(
             course = gradebook.Unavailable(missing)
     results: dict[str, SubmissionResult] = {}
     todo: list[tuple[Path, str]] = []
+    # The challenge's grade also depends on its budget: another budget regrades everyone.
+    graded_as = f"{assignment}@{challenge_budget:g}" if assignment == "challenge" else assignment
     for path in paths:
-        stamp = fingerprint(path, assignment)
+        stamp = fingerprint(path, graded_as)
         if only is not None and path.name not in only:
             previous = _previous(out / path.name, None)  # kept as it is, changed or not
             if previous is not None:
@@ -550,7 +592,7 @@ def _grade_class(
         bar.update(1)
         classfiles.update()
 
-    pool = _Pool(jobs, (chosen, timeout, limits, notebooks, assignment, budget))
+    pool = _Pool(jobs, (chosen, timeout, limits, notebooks, assignment, budget, challenge_budget))
     try:
         pool.run(todo, done)
         pool.close()
@@ -658,6 +700,7 @@ def _grade_all(args: argparse.Namespace) -> int:
             assignment=args.assignment,
             roster_csv=args.roster,
             budget=args.budget,
+            challenge_budget=args.challenge_budget,
         )
     except KeyboardInterrupt:
         print(
@@ -722,6 +765,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             assignment=args.assignment,
             isolation=args.isolation,
+            challenge_budget=args.challenge_budget,
         )
         gradescope.write_zip(files, args.out)
         print(f"{args.out}: {len(files)} files; upload it as the assignment's autograder")

@@ -127,8 +127,10 @@ def package_exercises(assignment: str) -> tuple[Exercise, ...]:
 
 
 def scored_exercises(assignment: str) -> tuple[Exercise, ...]:
-    """The rows of ``assignment``'s reports besides notebooks: its package exercises, or the
-    challenge's thresholds."""
+    """The rows of ``assignment``'s reports besides notebooks.
+
+    Its package exercises, or the challenge's thresholds.
+    """
     return CHALLENGE if assignment == "challenge" else package_exercises(assignment)
 
 

@@ -25,13 +25,14 @@ or the package could not be imported at all).
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import exercises, judge
+from . import challenge, exercises, judge
 from .collection import (  # noqa: F401 - re-exported: callers import them from here
     CHECK_DIRS,
     REFERENCE_DIR,
@@ -191,8 +192,14 @@ class Grader:
         notebooks: str = "grade",
         assignment: str = "course",
         budget: float = DEFAULT_BUDGET,
+        challenge_budget: float = challenge.DEFAULT_BUDGET,
     ) -> None:
+        if not challenge_budget > 0:
+            raise ValueError(f"the challenge's CPU budget must be > 0 s, got {challenge_budget}")
         self.isolation = choose(isolation) if isinstance(isolation, str) else isolation
+        self.challenge_budget = float(challenge_budget)
+        self._challenge_data: challenge.Data | None = None
+        self._challenge_problems: list[str] = []
         self.timeout = timeout
         self.budget = budget
         self._budget_end = float("inf")  # set by grade(): when this submission's time is up
@@ -260,6 +267,8 @@ class Grader:
         if self._prepared:
             return
         self._prepared = True
+        if self.assignment == "challenge":
+            self._prepare_challenge()
         if exercises.grades_package(self.assignment):
             reference = self.suite.reference
             for exercise in exercises.EXERCISES:
@@ -276,6 +285,22 @@ class Grader:
             path = SOURCE_LESSONS / f"{self.lessons[0].name}.ipynb"
             with contextlib.suppress(Exception):
                 nbformat.validate(nbformat.read(path, as_version=4))
+
+    def _prepare_challenge(self) -> None:
+        """MNIST loaded once (judges inherit it), and whether the sandbox can see the test set."""
+        try:
+            self._challenge_data = challenge.load_data()
+        except Exception as error:  # noqa: BLE001 - MNISTError, OSError: said in every report
+            self._challenge_problems.append(
+                f"the challenge cannot be graded: MNIST could not be loaded ({error})"
+            )
+            return
+        hole = challenge.test_set_hidden(self.isolation, self._challenge_data.folder)
+        if hole:
+            self._challenge_problems.append(
+                f"the test set may be readable by the submissions ({hole}): this leaderboard "
+                "cannot be trusted"
+            )
 
     def close(self) -> None:
         """Stop this grader's judge (it also ends with this process)."""
@@ -303,6 +328,9 @@ class Grader:
             assignment=self.assignment,
             scoring_rule=scoring_rule(self.assignment),
         )
+        if self.assignment == "challenge":
+            self._grade_challenge(path, result, tracker)
+            return result
         worker = Worker(path, self.isolation, self.limits)
         try:
             nn, broken = None, None
@@ -330,6 +358,47 @@ class Grader:
             result.problems += [p for p in worker.problems if p not in result.problems]
             result.fork_limit = result.fork_limit or worker.fork_limit  # notebooks alone too
         return result
+
+    def _grade_challenge(
+        self, path: Path, result: SubmissionResult, tracker: judge.Tracker
+    ) -> None:
+        """The class challenge (autograder/challenge.py): one judge item, one worker."""
+        import dataclasses
+
+        budget = self.challenge_budget
+        result.problems += [p for p in self._challenge_problems if p not in result.problems]
+        given = self._given(challenge.CHALLENGE_ITEM)
+        if given is not None:  # the judge died or overran during the run
+            run = challenge.ChallengeRun(budget, status="failed", message=given["message"])
+        elif self._challenge_data is None:
+            run = challenge.ChallengeRun(
+                budget, status="failed", message="grader problem: MNIST could not be loaded"
+            )
+        elif self._budget_message():
+            run = challenge.ChallengeRun(
+                budget, status="failed", message="not run: " + str(self._budget_message())
+            )
+        else:
+            # The worker's own CPU limit: the budget and the import, not the course's 300 s.
+            cpu = math.ceil(budget + challenge.IMPORT_CPU_SECONDS)
+            worker = Worker(path, self.isolation, dataclasses.replace(self.limits, cpu_seconds=cpu))
+            end = min(
+                self._budget_end,
+                time.monotonic() + challenge.IMPORT_SECONDS + challenge.WALL_FACTOR * budget + 10,
+            )
+            tracker.begin(challenge.CHALLENGE_ITEM, end)
+            try:
+                run = challenge.run(
+                    worker, path, self._challenge_data, budget, end, on_start=tracker.worker
+                )
+            finally:
+                worker.close()
+                tracker.begin(None, None)
+                result.output = worker.output()
+                result.problems += [p for p in worker.problems if p not in result.problems]
+                result.fork_limit = worker.fork_limit
+        result.challenge = run.to_dict()
+        result.exercises = challenge.rows(run)
 
     def _wants_notebooks(self, path: Path) -> bool:
         # The assignment defines the maximum: its notebooks are graded whether submitted or
@@ -467,9 +536,17 @@ def grade(
     notebooks: str = "grade",
     assignment: str = "course",
     budget: float = DEFAULT_BUDGET,
+    challenge_budget: float = challenge.DEFAULT_BUDGET,
 ) -> SubmissionResult:
     """Grade one submission with the default checks (a convenience for scripts and tests)."""
-    grader = Grader(isolation, timeout, notebooks=notebooks, assignment=assignment, budget=budget)
+    grader = Grader(
+        isolation,
+        timeout,
+        notebooks=notebooks,
+        assignment=assignment,
+        budget=budget,
+        challenge_budget=challenge_budget,
+    )
     return grader.grade(submission)
 
 

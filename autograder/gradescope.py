@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import lab, report
+from .challenge import DEFAULT_BUDGET as CHALLENGE_BUDGET
 from .paths import ROOT
 from .release import source_files
 
@@ -73,6 +74,11 @@ fi
 "$PYTHON" -m venv {VENV}
 {VENV}/bin/pip install --upgrade pip
 {VENV}/bin/pip install -r requirements.txt
+# The class challenge scores on MNIST's test set: download it now (verified by checksum),
+# into the reference's cache, where only root can read it.
+if grep -q '"assignment": "challenge"' {CONFIG}; then
+    (cd solutions && {VENV}/bin/python -m numpynet data)
+fi
 # The separate-user sandbox: the grader, hidden checks, reference and notebooks readable by
 # root only; the venv (Python and numpy) readable by every user.
 chmod -R go-rwx "$(pwd)"
@@ -108,6 +114,7 @@ def build(
     timeout: float = 20.0,
     assignment: str = "course",
     isolation: str = "any",
+    challenge_budget: float = CHALLENGE_BUDGET,
 ) -> dict:
     """Every file of the autograder zip: name -> bytes (one zip per assignment)."""
     from .sandbox.isolation import MODES
@@ -127,6 +134,7 @@ def build(
                     "timeout": timeout,
                     "assignment": assignment,
                     "isolation": isolation,
+                    "challenge_budget": challenge_budget,
                 },
                 indent=2,
             )
@@ -384,7 +392,13 @@ def run(
                 print(refused["output"], file=sys.stderr)
                 _write_results(results, refused)
                 raise Refused(str(refusal)) from None
-            grader = Grader(isolation, timeout, notebooks=wanted, assignment=assignment)
+            grader = Grader(
+                isolation,
+                timeout,
+                notebooks=wanted,
+                assignment=assignment,
+                challenge_budget=float(config.get("challenge_budget", CHALLENGE_BUDGET)),
+            )
             # The lab draws its mysteries from the submitter (lab.py); the name is all it uses.
             who = lab.submitter(submission.parent / "submission_metadata.json")
             result = grader.grade(folder, name=who or "submission")

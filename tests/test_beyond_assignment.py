@@ -40,7 +40,7 @@ def test_the_catalogue_keeps_the_course_and_adds_lesson_07_on_its_own() -> None:
     assert not exercises.in_assignment(NAME, "course") and not exercises.in_assignment(NAME, "lab")
     assert not exercises.in_assignment("05_training_mnist", "beyond")
     with pytest.raises(ValueError):
-        exercises.package_exercises("challenge")
+        exercises.package_exercises("everything")
 
 
 def test_progress_shows_lesson_07_once_its_notebook_is_there(tmp_path: Path) -> None:

@@ -322,10 +322,42 @@ DOCUMENTED = {
     "course": r"Set the autograder's points to (\d+) .*? add a manual question worth (\d+)",
     "lab": r"For the lab \(`--assignment lab`\), set them to (\d+) and the manual question to "
     r"(\d+)",
+    "beyond": r"For lesson 07 \(`--assignment beyond`\), set them to (\d+) and the manual "
+    r"question to (\d+)",
 }
 
 
-@pytest.mark.parametrize("assignment", ["course", "lab"])
+def test_the_challenges_points_are_its_thresholds_and_no_manual_question(tmp_path):
+    """``gradescope --assignment challenge`` prints the challenge's points, as the README."""
+    import re
+
+    from autograder import exercises
+
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "gradescope", "--out", str(tmp_path / "c.zip"),
+         "--assignment", "challenge"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = re.search(r"points to (\d+)\n", done.stdout)
+    documented = re.search(
+        r"For the class challenge \(`--assignment challenge`\), set them to (\d+), with no "
+        "manual question",
+        " ".join(README.split()),
+    )
+    assert printed and documented, done.stdout
+    expected = sum(e.points for e in exercises.CHALLENGE)
+    assert float(printed.group(1)) == float(documented.group(1)) == expected
+    assert gradescope.points("challenge") == (expected, 0.0)
+    with zipfile.ZipFile(tmp_path / "c.zip") as archive:
+        config = json.loads(archive.read(gradescope.CONFIG))
+        setup = archive.read("setup.sh").decode()
+    assert config["assignment"] == "challenge" and config["challenge_budget"] == 60.0
+    # The image downloads MNIST (the test set is scored in the container), when needed only.
+    assert '"assignment": "challenge"' in setup and "-m numpynet data" in setup
+
+
+@pytest.mark.parametrize("assignment", ["course", "lab", "beyond"])
 def test_the_points_to_set_are_the_graded_maxima_everywhere(tmp_path, assignment):
     """What the README and the gradescope command tell the instructor to set equals what
     results.json adds up to (autograded) and what grading leaves to hand grading."""
