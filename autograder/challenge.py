@@ -77,7 +77,7 @@ class ChallengeRun:
     scored_epoch: int | None = None
     epochs_done: int = 0
     epochs: int | None = None
-    seconds: float | None = None
+    seconds: float | None = None  # worker CPU from before the package's import to the epoch's end
     wall_seconds: float = 0.0
     stopped: str = ""
     history: list[dict] = field(default_factory=list)
@@ -431,10 +431,12 @@ def run(
         worker.start()
         if on_start is not None and worker.process is not None:
             on_start(worker.process.pid)
+        # Counted from here, before any code of the submission ran: what its import does
+        # (training at import time, say) is training time too.
+        cpu_start[0] = worker.cpu_seconds()
         connect(worker)  # imports numpynet: the limits are read back after it
         train = worker.request("import", module="numpynet.train")
         worker.deadline = min(wall_end, time.monotonic() + WALL_FACTOR * budget + 5)
-        cpu_start[0] = worker.cpu_seconds()
         train.challenge_fit(recipe, images, labels, on_epoch=on_epoch)
     except _Stop:
         pass

@@ -369,3 +369,22 @@ def test_a_run_reporting_more_epochs_than_its_recipe_is_stopped_at_the_recipes_l
     run = _run(_submission(tmp_path / "more", {"epochs": 2}, code), data, budget=10.0)
     assert run.status == "scored" and run.scored_epoch == 2 and run.epochs_done == 3
     assert "reported epoch 3 of a recipe of 2" in run.stopped
+
+
+@pytest.mark.slow
+def test_work_done_while_the_package_imports_counts_as_training_time(
+    tmp_path: Path, data: challenge.Data
+) -> None:
+    """Training at import time, then handing the weights in at once, still pays for it."""
+    code = (
+        "import time as _time\n"
+        "_end = _time.process_time() + 3.0\n"
+        "while _time.process_time() < _end:\n"
+        "    pass\n"
+        "def challenge_fit(recipe, images, labels, on_epoch=None):\n"
+        "    on_epoch({'epoch': 1}, model_weights(build_model(recipe_config(recipe))))\n"
+    )
+    run = _run(_submission(tmp_path / "early", {"epochs": 1}, code), data, budget=10.0)
+    assert run.status == "scored" and run.seconds >= 3.0
+    run = _run(_submission(tmp_path / "early2", {"epochs": 1}, code), data, budget=2.0)
+    assert run.status == "failed" and "CPU budget of 2 s ran out during epoch 1" in run.message
