@@ -124,6 +124,14 @@ def course_map(lessons: Mapping[str, nbformat.NotebookNode]) -> str:
         if sums["hand"]:
             parts.append(f"{_points(sums['hand'])} graded by hand")
         lines.append(f"{what}: **{_points(sum(sums.values()))} points**, {', '.join(parts)}.")
+    steps = ", ".join(
+        f"{e.number} {_points(e.points)} at {e.threshold:.0%}" for e in exercises.CHALLENGE
+    )
+    challenge = sum(e.points for e in exercises.CHALLENGE)
+    lines.append(
+        f"The class challenge (lesson 07's last section, its own assignment): **{challenge:g} "
+        f"points** for the test accuracy of your recipe trained by the grader ({steps})."
+    )
     return "\n".join(blocks) + "\n\n" + "\n\n".join(lines)
 
 

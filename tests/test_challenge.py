@@ -388,3 +388,31 @@ def test_work_done_while_the_package_imports_counts_as_training_time(
     assert run.status == "scored" and run.seconds >= 3.0
     run = _run(_submission(tmp_path / "early2", {"epochs": 1}, code), data, budget=2.0)
     assert run.status == "failed" and "CPU budget of 2 s ran out during epoch 1" in run.message
+
+
+def test_where_the_sandbox_could_read_the_test_set_it_is_said(tmp_path: Path) -> None:
+    from autograder.sandbox import Isolation
+
+    python = (os.path.realpath(os.sys.executable), (str(tmp_path / "site"),))
+    inside = challenge.test_set_hidden(Isolation("bwrap", python=python), tmp_path / "site" / "m")
+    assert inside and "which the sandbox mounts" in inside
+    assert challenge.test_set_hidden(Isolation("bwrap", python=python), tmp_path / "mnist") is None
+    assert "no isolation" in challenge.test_set_hidden(Isolation("none"), tmp_path / "mnist")
+
+
+def test_without_isolation_every_challenge_report_says_the_leaderboard_is_not_trusted(
+    tmp_path: Path, data: challenge.Data
+) -> None:
+    grader = Grader("none", assignment="challenge")
+    try:
+        result = grader.grade(_submission(tmp_path / "ada", None))
+    finally:
+        grader.close()
+    assert any("cannot be trusted" in p for p in result.problems), result.problems
+    assert result.challenge["status"] == "no recipe"
+    grader = Grader("any", assignment="challenge")
+    try:
+        result = grader.grade(_submission(tmp_path / "bob", None))
+    finally:
+        grader.close()
+    assert not any("cannot be trusted" in p for p in result.problems), result.problems

@@ -216,6 +216,10 @@ def test_landing_page_maps_every_graded_item_with_points_and_time() -> None:
         totals[assignment] += total
     for total in totals.values():
         assert f"**{total:g} points**" in page
+    challenge = re.search(r"The class challenge .*?\*\*(\d+) points\*\*(.*)", page)
+    assert challenge and float(challenge.group(1)) == sum(e.points for e in exercises.CHALLENGE)
+    for entry in exercises.CHALLENGE:
+        assert f"{entry.number} {entry.points} at {entry.threshold:.0%}" in challenge.group(2)
     assert "__" not in table.replace("\\_", "")  # dunder names shown literally, not bold
     assert "## Before you start" in page
     for topic in ("Python", "NumPy", "Calculus", "Linear algebra"):
