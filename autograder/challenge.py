@@ -46,7 +46,7 @@ import numpy as np
 from . import exercises
 from .results import CheckResult, ExerciseResult
 
-DEFAULT_BUDGET = 60.0  # CPU seconds of training per submission (--challenge-budget)
+DEFAULT_BUDGET = exercises.CHALLENGE_BUDGET  # CPU seconds per submission (--challenge-budget)
 COMMAND = "python -m numpynet train --recipe challenge.json"  # reproduce locally (val only)
 RECIPE_BYTES = 64 * 1024  # a bigger challenge.json is refused unread
 IMPORT_SECONDS = 30.0  # wall seconds for starting the worker and importing numpynet

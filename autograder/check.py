@@ -144,6 +144,39 @@ def notebook_rows(root: Path) -> list[Row]:
     return rows
 
 
+def challenge_line(root: Path) -> str | None:
+    """What the grader will make of ``root/challenge.json``, once lesson 07 is handed out.
+
+    The recipe is checked by the student's own ``numpynet.train.load_recipe`` (the grader
+    checks it with the reference's, the same code); its accuracy is the grader's to measure.
+    None before lesson 07 (no notebook and no recipe in ``root``).
+    """
+    recipe = root / exercises.CHALLENGE_FILE
+    lesson = root / exercises.CHALLENGE[0].lesson
+    if not (recipe.is_file() or lesson.is_file()):
+        return None
+    points = ", ".join(f"{e.points} points at {e.threshold:.0%}" for e in exercises.CHALLENGE)
+    if not recipe.is_file():
+        return (
+            f"class challenge: no {exercises.CHALLENGE_FILE} in {root} yet (lesson 07's bundle "
+            "has one to start from)"
+        )
+    try:
+        from numpynet.train import load_recipe
+
+        config = load_recipe(recipe)
+    except Exception as error:  # noqa: BLE001 - the student's recipe or their package
+        return f"class challenge: {exercises.CHALLENGE_FILE} is refused: {error}"
+    sizes = "-".join(str(n) for n in config.sizes)
+    return (
+        f"class challenge: {exercises.CHALLENGE_FILE} is a valid recipe ({sizes} MLP, "
+        f"{config.optimizer}, {config.epochs} epochs of batch {config.batch_size}). The grader "
+        f"trains it with your package within {exercises.CHALLENGE_BUDGET:g} s of CPU and scores "
+        f"its test accuracy ({points}); `python -m numpynet train --recipe "
+        f"{exercises.CHALLENGE_FILE}` shows its validation accuracy here."
+    )
+
+
 def table(rows: list[Row], seconds: float) -> str:
     """The progress table as text, then the points passing public checks and what to read next."""
     width = max(len(row.title) for row in rows) if rows else 10
@@ -181,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(root))
     try:
         rows += notebook_rows(root)
+        challenge = challenge_line(root)
     finally:
         sys.path.remove(str(root))
     print(table(rows, time.perf_counter() - started))
+    if challenge:
+        print(challenge)
     return 0
 
 

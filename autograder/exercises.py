@@ -82,6 +82,7 @@ ALL_EXERCISES: tuple[Exercise, ...] = EXERCISES + BEYOND_EXERCISES
 # weights it returns, computed in the trusted process (autograder/challenge.py): each entry
 # earns its points once the accuracy reaches its threshold.
 CHALLENGE_FILE = "challenge.json"
+CHALLENGE_BUDGET = 60.0  # CPU seconds of training the grader gives a recipe by default
 CHALLENGE: tuple[Exercise, ...] = (
     Exercise("ch_97", "C.1", "test accuracy >= 97%", CHALLENGE_FILE, "", L07, 5, 0.97),
     Exercise("ch_98", "C.2", "test accuracy >= 98%", CHALLENGE_FILE, "", L07, 5, 0.98),

@@ -73,3 +73,24 @@ def test_check_shows_the_stubs_not_started_and_what_to_read(tmp_path):
     again = {line.split()[0]: line for line in check(folder).splitlines() if line.strip()}
     assert "passing public checks" in again["ex3_3"]
     assert "not started" in again["ex2_1"]
+
+
+def test_check_says_what_the_grader_will_make_of_the_challenge_recipe(tmp_path):
+    """The recipe line: absent before lesson 07, then missing, refused (why) or valid."""
+    import json
+
+    from autograder import exercises
+    from autograder.check import challenge_line
+
+    assert challenge_line(tmp_path) is None
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / exercises.CHALLENGE[0].lesson).write_text("{}")
+    assert "no challenge.json" in challenge_line(tmp_path)
+    recipe = tmp_path / exercises.CHALLENGE_FILE
+    recipe.write_text(json.dumps({"epochs": 3, "hidden": [64, 32], "optimizer": "adam"}))
+    line = challenge_line(tmp_path)
+    assert "valid recipe (784-64-32-10 MLP, adam, 3 epochs of batch 32)" in line
+    assert f"within {exercises.CHALLENGE_BUDGET:g} s of CPU" in line
+    assert "5 points at 97%, 5 points at 98%" in line
+    recipe.write_text(json.dumps({"epochs": 3, "hiden": [64]}))
+    assert "is refused" in challenge_line(tmp_path) and "hiden" in challenge_line(tmp_path)
