@@ -253,8 +253,13 @@ def unpack(archive: Path, target: Path) -> None:
                     sink.write(chunk)
 
 
-def find_submission(upload: Path, scratch: Path) -> tuple[Path, list[str]]:
+def find_submission(
+    upload: Path, scratch: Path, assignment: str = "course"
+) -> tuple[Path, list[str]]:
     """A folder in ``scratch`` holding the student's ``numpynet/`` and ``lessons/``.
+
+    With the challenge: ``numpynet/`` and the recipe ``challenge.json`` beside it (or at the
+    top of the upload); no notebooks.
 
     The upload may hold them at its top (the student uploaded the files), one or two
     folders down (they uploaded the course folder, or a zip of it that Gradescope
@@ -300,12 +305,30 @@ def find_submission(upload: Path, scratch: Path) -> tuple[Path, list[str]]:
         )
         found = _find(root, "lessons", "*.ipynb")
         lessons = found[0] if found else upload / "lessons"
-    if _real_folder(lessons) and any(lessons.glob("*.ipynb")):
+    if assignment == "challenge":
+        notes.append(_copy_recipe([p.parent for p in packages[:1]] + [root], folder, roots))
+    elif _real_folder(lessons) and any(lessons.glob("*.ipynb")):
         _copy(lessons, folder / "lessons")
         notes.append(f"graded the notebooks in `{_shown(lessons, roots)}`")
     else:
         notes.append("no lessons/ folder with notebooks in your upload: notebooks score 0")
     return folder, notes
+
+
+def _copy_recipe(places: list[Path], folder: Path, roots: list[Path]) -> str:
+    """Copy the first ``challenge.json`` of ``places`` into ``folder``; the note to show."""
+    from .challenge import RECIPE_BYTES
+    from .exercises import CHALLENGE_FILE
+
+    for place in places:
+        recipe = place / CHALLENGE_FILE
+        if recipe.is_symlink() or not recipe.is_file():
+            continue
+        if recipe.stat().st_size > RECIPE_BYTES:
+            return f"`{_shown(recipe, roots)}` is over {RECIPE_BYTES:,} bytes: not a recipe"
+        shutil.copyfile(recipe, folder / CHALLENGE_FILE)
+        return f"trained the recipe `{_shown(recipe, roots)}`"
+    return f"no {CHALLENGE_FILE} beside your numpynet/ (or at the top of your upload)"
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -380,10 +403,10 @@ def run(
             from .notebooks import SOURCE_LESSONS
             from .sandbox import choose
 
-            folder, notes = find_submission(submission, Path(scratch))
+            assignment = str(config.get("assignment", "course"))
+            folder, notes = find_submission(submission, Path(scratch), assignment)
             # Every notebook the course has is expected: a missing one scores 0.
             wanted = "always" if any(SOURCE_LESSONS.glob("*.ipynb")) else "skip"
-            assignment = str(config.get("assignment", "course"))
             try:
                 results.mkdir(mode=0o700, parents=True, exist_ok=True)
                 isolation = choose(str(config.get("isolation", "any")), protect=[results])
