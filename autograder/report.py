@@ -283,7 +283,7 @@ def _exercise_feedback(e, shown: tuple[str, ...] = ("public", "hidden")) -> str:
             f" and {len(names) - 3} more" if len(names) > 3 else ""
         )
         lines += [f"- {shown_names} - {outcome}:", "", *_fenced(message, "  "), ""]
-    if "public" in shown and _failing(e, ("public",)) and e.id not in _CHALLENGE_IDS:
+    if "public" in shown and _failing(e, ("public",)):
         lines.append(
             f"Run the public checks yourself: `pytest autograder/public -m {e.id}` "
             f"(see {exercise.lesson})."

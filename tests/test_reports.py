@@ -201,6 +201,9 @@ def test_challenge_feedback_is_valid_gfm_with_its_recipe_log_and_command():
     assert f"<pre><code>{COMMAND}\n</code></pre>" in rendered
     assert "secret permutation" in markdown and "validation accuracy only" in markdown
     assert "97.85%" in report.headline(r) and "41.2 CPU s" in markdown
+    table = report.table(r).splitlines()
+    assert "class challenge: test accuracy 97.85%, 41.2 CPU s of 60, epoch 8 of 10" in table
+    assert f"reproduce (validation accuracy only): {COMMAND}" in table
     # The challenge grades no notebook: nothing says one is missing; no pytest hint either.
     for text in (markdown, report.table(r), json.dumps(report.gradescope(r))):
         assert "notebooks not graded" not in text and "pytest" not in text
