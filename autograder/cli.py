@@ -606,7 +606,7 @@ def _grade_class(
 
 
 class _ClassFiles:
-    """class.csv and class.txt, rewritten atomically as students finish.
+    """class.csv and class.txt (and a challenge's leaderboard), rewritten as students finish.
 
     At most one rewrite per ``every`` seconds (a 3,000-student class would otherwise
     rewrite its CSV 3,000 times), and always at the end or on an interruption.
@@ -628,6 +628,10 @@ class _ClassFiles:
         ordered = [self.results[p.name] for p in self.paths if p.name in self.results]
         report.class_csv(ordered, self.out / "class.csv")
         report.write_text(self.out / "class.txt", report.class_table(ordered) + "\n")
+        if any(r.assignment == "challenge" for r in ordered):
+            from . import leaderboard
+
+            leaderboard.write(ordered, self.out)  # leaderboard.csv and leaderboard.md
         self.written = time.monotonic()
 
 
@@ -716,6 +720,10 @@ def _grade_all(args: argparse.Namespace) -> int:
         f"reports in {args.out} (class.csv, <student>/feedback.md, results.json, report.json)"
     )
     print(f"gradebook ids: {args.out / roster.MAPPING}")
+    if results and args.assignment == "challenge":
+        from . import leaderboard
+
+        print(f"leaderboard: {args.out / leaderboard.MARKDOWN} (and {leaderboard.CSV} beside it)")
     if args.notebooks == "skip":
         print("package only (--notebooks skip): no notebook was graded, totals are the package's")
     else:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import exercises, lab
+from . import challenge_report, exercises, lab
+from .mdtext import cell as _cell
+from .mdtext import fenced as _fenced
 from .results import SubmissionResult
 
 GRADESCOPE_SPEC = "https://gradescope-autograders.readthedocs.io/en/latest/specs/"
@@ -38,21 +39,33 @@ def _first_line(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _cell(text: object) -> str:
-    """``text`` fit for one cell of a Markdown table: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _fenced(text: str, indent: str = "") -> list[str]:
-    """``text`` as a fenced code block, its fence longer than any backtick run inside."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [indent + fence, *(indent + line for line in text.splitlines()), indent + fence]
-
-
 def has_package(result: SubmissionResult) -> bool:
-    """Whether the package is part of what ``result`` graded (not for the lab alone)."""
-    return bool(result.exercises) or exercises.grades_package(result.assignment)
+    """Whether ``result`` has exercise rows: package exercises, or the challenge's thresholds.
+
+    Not for the lab alone.
+    """
+    return bool(result.exercises) or bool(exercises.scored_exercises(result.assignment))
+
+
+_LESSONS = tuple(
+    dict.fromkeys(
+        [Path(e.lesson).stem for e in exercises.ALL_EXERCISES]
+        + list(exercises.LAB_LESSONS + exercises.BEYOND_LESSONS)
+    )
+)
+
+
+def grades_notebooks(assignment: str) -> bool:
+    """Whether ``assignment`` grades any lesson notebook (the challenge grades none)."""
+    return any(exercises.in_assignment(lesson, assignment) for lesson in _LESSONS)
+
+
+def is_challenge(result: SubmissionResult) -> bool:
+    """Whether ``result`` is a class challenge's (its run, or the assignment says so)."""
+    return result.challenge is not None or result.assignment == "challenge"
+
+
+_CHALLENGE_IDS = frozenset(e.id for e in exercises.CHALLENGE)
 
 
 def _gist(text: str, width: int = 200) -> str:
@@ -136,7 +149,9 @@ def headline(result: SubmissionResult) -> str:
     """The one total every report gives: package + notebooks, hand-graded points included."""
     text = f"total: {_points(result.total)}/{_points(result.max_total)}"
     parts = []
-    if has_package(result):
+    if is_challenge(result):
+        parts.append(challenge_report.summary(result.challenge))
+    elif has_package(result):
         parts.append(f"package {_points(result.points)}/{_points(result.max_points)}")
     if result.notebooks is not None:
         parts.append(
@@ -144,7 +159,7 @@ def headline(result: SubmissionResult) -> str:
         )
         if result.awaiting_manual:
             parts.append(f"{_points(result.awaiting_manual)} points await hand grading")
-    else:
+    elif grades_notebooks(result.assignment):
         parts.append("notebooks not graded")
     return f"{text} ({', '.join(parts)})"
 
@@ -189,7 +204,10 @@ def _not_submitted(result: SubmissionResult) -> int:
 
 
 def status(result: SubmissionResult) -> str:
-    """class.txt's status: ok, or what went wrong (statuses, grader problem, not submitted)."""
+    """class.txt's status: ok, or what went wrong.
+
+    Statuses, grader problem, notebooks not submitted, a challenge run without a test accuracy.
+    """
     found = problems(result)
     words = sorted({p.rpartition(":")[2] for p in found if not p.startswith("grader: ")})
     if any(p.startswith("grader: ") for p in found):
@@ -197,6 +215,8 @@ def status(result: SubmissionResult) -> str:
     missing = _not_submitted(result)
     if missing:
         words.append(f"{missing} notebook{'s' if missing > 1 else ''} not submitted")
+    if is_challenge(result) and challenge_report.state(result.challenge) != "scored":
+        words.append(f"challenge {challenge_report.state(result.challenge)}")
     return ", ".join(words) or "ok"
 
 
@@ -215,6 +235,8 @@ def table(result: SubmissionResult, width: int = 130) -> str:
             f"{e.number:<8} {e.title[:26]:<26} {points:>9}  {_STATUS_MARK[e.status]:<11} "
             f"{_first_line(e.message, width - 59)}"
         )
+    if is_challenge(result):
+        lines += ["", *challenge_report.terminal(result.challenge)]
     notebook_rows = _notebook_rows(result)
     if notebook_rows:
         lines += ["", f"{'notebook':<35} {'points':>9}  message"]
@@ -302,9 +324,11 @@ def feedback(result: SubmissionResult) -> str:
         points = f"{_points(e.points)}/{_points(e.max_points)}"
         lines.append(f"| {e.number} | {_cell(e.title)} | {points} | {e.status} |")
     for e in result.exercises:
-        if e.status == "passed":
+        if e.status == "passed" or e.id in _CHALLENGE_IDS:  # the challenge's section says why
             continue
         lines += ["", f"## Exercise {e.number}: {e.title} ({e.status})", "", _exercise_feedback(e)]
+    if is_challenge(result):
+        lines += ["", *challenge_report.markdown(result.challenge)]
     notebooks = _notebooks(result)
     if notebooks:
         lines += ["", "## Notebooks", "", "| notebook | points | note |", "|---|---|---|"]
@@ -349,7 +373,12 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
     with the public checks' failures. What hidden checks (and notebook test cells, whose
     messages quote their possibly hidden lines) report goes into a 0-point test of the
     same exercise or notebook whose visibility is ``hidden`` (one of VISIBILITIES). The
-    top-level score is the sum of the tests' scores; no leaderboard.
+    top-level score is the sum of the tests' scores.
+
+    The class challenge: one test per threshold (C.1, C.2), a 0-point visible test with the
+    run (recipe, log, how to reproduce it) and, when the run has a test accuracy,
+    Gradescope's ``leaderboard`` (see challenge_report.leaderboard); no other assignment
+    has a leaderboard.
     """
     if hidden not in VISIBILITIES:
         raise ValueError(f"hidden visibility must be one of {VISIBILITIES}, got {hidden!r}")
@@ -372,6 +401,13 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
         )
 
     for e in result.exercises:
+        if e.id in _CHALLENGE_IDS:
+            text = challenge_report.threshold_text(
+                e.status, exercises.BY_ID[e.id].threshold, result.challenge
+            )
+            add(f"Challenge {e.number}: {e.title}", e.points, e.max_points, text, "visible",
+                number=e.number, tags=[e.id, "challenge"])  # fmt: skip
+            continue
         text = f"{e.status}. " + _exercise_feedback(e, ("public",))
         held = _failing(e, ("hidden",))
         if held:
@@ -414,6 +450,12 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
             )
             add(f"Notebook {name} - test cell messages", 0.0, 0.0, details, hidden,
                 tags=[name, "hidden"])  # fmt: skip
+    if is_challenge(result):
+        add("Class challenge: your run", 0.0, 0.0,
+            "\n".join(challenge_report.markdown(result.challenge, level=0)), "visible",
+            number="C", tags=["challenge"])  # fmt: skip
+        scored = challenge_report.accuracy(result.challenge) is not None
+        tests[-1]["status"] = "passed" if scored else "failed"
     lines = [
         autograded_headline(result),
         "",
@@ -421,9 +463,11 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
         "",
         f"Scoring: {result.scoring_rule}.",
     ]
-    if result.notebooks is None and has_package(result):
+    if result.notebooks is None and has_package(result) and grades_notebooks(result.assignment):
         lines[0] += " (notebooks not graded)"
-    return {
+    if is_challenge(result):
+        lines[1:1] = ["", challenge_report.summary(result.challenge)]
+    data = {
         "score": round(sum(t["score"] for t in tests), 2),
         "execution_time": int(round(result.seconds)),
         "output": "\n".join(lines),
@@ -432,23 +476,25 @@ def gradescope(result: SubmissionResult, hidden: str = "after_published") -> dic
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+    board = challenge_report.leaderboard(result.challenge) if is_challenge(result) else None
+    if board is not None:
+        data["leaderboard"] = board
+    return data
 
 
 MAXIMUM_ROW = "(maximum)"  # class.csv's first row: the maximum of every column
 
 
 def _package_columns(results: Sequence[SubmissionResult]) -> list[exercises.Exercise]:
-    """The exercise columns of a class's files.
+    """The exercise columns of a class's files, in the catalogue's order.
 
-    None when no result graded the package (lab); lesson 07's when the results hold them
-    (``beyond``); the course's otherwise.
+    Every row the results' assignments score (exercises.scored_exercises: the course's,
+    lesson 07's, the challenge's thresholds C.1 and C.2) and every row a result holds;
+    none for the lab alone.
     """
-    if not any(has_package(r) for r in results):
-        return []
-    held = {e.id for r in results for e in r.exercises}
-    later = [e for e in exercises.BEYOND_EXERCISES if e.id in held]
-    course = [e for e in exercises.EXERCISES if e.id in held or not later]
-    return course + later
+    wanted = {e.id for r in results for e in r.exercises}
+    wanted |= {e.id for r in results for e in exercises.scored_exercises(r.assignment)}
+    return [e for e in exercises.BY_ID.values() if e.id in wanted]
 
 
 def _notebook_maxima(results: Sequence[SubmissionResult]) -> dict[str, float]:
@@ -496,7 +542,8 @@ def class_table(results: Sequence[SubmissionResult]) -> str:
         )
     if results:
         lines.append(results[0].isolation)
-        if all(r.notebooks is None for r in results) and columns:
+        graded = any(grades_notebooks(r.assignment) for r in results)
+        if all(r.notebooks is None for r in results) and columns and graded:
             lines.append("notebooks not graded (--notebooks skip): totals are the package's")
     return "\n".join(lines)
 
@@ -524,7 +571,9 @@ def class_csv(results: Sequence[SubmissionResult], path: str | Path) -> None:
     notebook_maxima = _notebook_maxima(results)
     columns = ["student"] + [e.id for e in package]
     columns += [f"notebook:{n}" for n in notebook_maxima]
-    columns += ["package"] if package else []
+    # The sum of the exercise columns: the challenge's, or the package's.
+    summed = "challenge" if any(is_challenge(r) for r in results) else "package"
+    columns += [summed] if package else []
     columns += ["notebooks", "total", "max_total", "pending_hand_grading", "problems"]
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)

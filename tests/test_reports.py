@@ -177,3 +177,42 @@ def test_multi_line_messages_stay_out_of_the_tables():
     rendered = MarkdownIt("commonmark").enable("table").render(markdown)
     assert rendered.count("fenced inside") == 2  # once per message, inside a code block
     assert "<code>| fake | row |" in rendered.replace("\n", " ") or "| fake | row |" in rendered
+
+
+def test_challenge_feedback_is_valid_gfm_with_its_recipe_log_and_command():
+    from test_leaderboard import COMMAND, HOSTILE, challenge, result
+
+    run = challenge(0.9785, 41.23, recipe={"optimizer": "adamw", "note": HOSTILE})
+    r = result("a|b", run, points=(5, 0))
+    markdown = report.feedback(r)
+    tables = _tables(markdown)
+    assert len(tables) == 2  # the thresholds, then the training log
+    assert [row[:3] for row in tables[0]] == [["C.1", "test accuracy >= 97%", "5/5"],
+                                              ["C.2", "test accuracy >= 98%", "0/5"]]  # fmt: skip
+    assert [row[0] for row in tables[1]] == [str(i) for i in range(1, 8)] + [
+        "**8** (scored)", "9", "10"
+    ]  # fmt: skip
+    assert all(len(row) == 6 for row in tables[1])
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown)
+    # The recipe in a JSON code block (its hostile note stays text), then the command.
+    recipe = rendered.split('<code class="language-json">', 1)[1].split("</code>", 1)[0]
+    assert "&quot;optimizer&quot;: &quot;adamw&quot;" in recipe and "&lt;script&gt;" in recipe
+    assert "<script>" not in rendered
+    assert f"<pre><code>{COMMAND}\n</code></pre>" in rendered
+    assert "secret permutation" in markdown and "validation accuracy only" in markdown
+    assert "97.85%" in report.headline(r) and "41.2 CPU s" in markdown
+    table = report.table(r).splitlines()
+    assert "class challenge: test accuracy 97.85%, 41.2 CPU s of 60, epoch 8 of 10" in table
+    assert f"reproduce (validation accuracy only): {COMMAND}" in table
+    # The challenge grades no notebook: nothing says one is missing; no pytest hint either.
+    for text in (markdown, report.table(r), json.dumps(report.gradescope(r))):
+        assert "notebooks not graded" not in text and "pytest" not in text
+    assert "## Exercise" not in markdown  # the challenge's section says why, once
+
+
+def test_a_course_without_notebooks_still_says_so():
+    exercise = exercises.EXERCISES[0]
+    row = ExerciseResult(exercise.id, exercise.number, exercise.title, 10.0, 10.0, "passed")
+    r = SubmissionResult("ann", "x", "isolation: test", [row])
+    assert "notebooks not graded" in report.headline(r)
+    assert "(notebooks not graded)" in report.gradescope(r)["output"]
