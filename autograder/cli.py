@@ -416,7 +416,7 @@ def _failed_result(path: Path, isolation: str, why: str, assignment: str) -> Sub
     message = f"grader problem: {why}"
     rows = [
         summarise(e, [CheckResult(e.id, e.id, "public", "error", message)])
-        for e in exercises.package_exercises(assignment)
+        for e in exercises.scored_exercises(assignment)
     ]
     return SubmissionResult(
         path.name,

@@ -159,7 +159,7 @@ def test_gradescope_zip_for_beyond_grades_lesson_07_alone(tmp_path: Path) -> Non
     assert not any(f"Exercise {e.number}:" in name for e in exercises.EXERCISES for name in names)
 
 
-@pytest.mark.parametrize("assignment", ["course", "lab", "beyond"])
+@pytest.mark.parametrize("assignment", ["course", "lab", "beyond", "challenge"])
 def test_a_student_whose_grading_process_died_is_out_of_their_assignments_exercises(
     tmp_path: Path, assignment: str
 ) -> None:
@@ -167,6 +167,7 @@ def test_a_student_whose_grading_process_died_is_out_of_their_assignments_exerci
 
     result = _failed_result(tmp_path / "ada", "isolation: test", "killed", assignment)
     assert [e.id for e in result.exercises] == [
-        e.id for e in exercises.package_exercises(assignment)
+        e.id for e in exercises.scored_exercises(assignment)
     ]
+    assert result.max_points == sum(e.points for e in exercises.scored_exercises(assignment))
     assert all(e.status == "error" for e in result.exercises)
