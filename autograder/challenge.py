@@ -160,6 +160,10 @@ class Refused(Exception):
     """The recipe cannot be trained: the message says why (student-facing)."""
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
+
+
 def read_recipe(submission: Path) -> dict | None:
     """The JSON object of ``submission/challenge.json``; None if there is none.
 
@@ -182,7 +186,7 @@ def read_recipe(submission: Path) -> dict | None:
     with path.open("rb") as handle:
         raw = handle.read(RECIPE_BYTES + 1)
     try:
-        recipe = json.loads(raw.decode("utf-8"))
+        recipe = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise Refused(f"{exercises.CHALLENGE_FILE} is not UTF-8 text") from None
     except json.JSONDecodeError as error:
@@ -192,6 +196,8 @@ def read_recipe(submission: Path) -> dict | None:
         ) from None
     except RecursionError:
         raise Refused(f"{exercises.CHALLENGE_FILE} is nested too deeply") from None
+    except ValueError as error:  # NaN or Infinity: not JSON, and no number of a recipe
+        raise Refused(f"{exercises.CHALLENGE_FILE}: {error}") from None
     if not isinstance(recipe, dict):
         raise Refused(f"{exercises.CHALLENGE_FILE} must hold a JSON object {{...}}")
     return recipe

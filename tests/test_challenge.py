@@ -127,6 +127,8 @@ def test_the_recipe_file_is_read_with_bounds(tmp_path: Path) -> None:
         ('{"epochs": 3,}', "not valid JSON"),
         ("[" * 100000 + "]" * 100000, "bytes"),
         ("[" * 30000 + "]" * 30000, "nested too deeply"),
+        ('{"lr": NaN}', "NaN is not a JSON number"),
+        ('{"lr": -Infinity}', "Infinity is not a JSON number"),
     ):
         recipe.write_text(content)
         with pytest.raises(Refused, match=says):
