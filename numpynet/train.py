@@ -711,17 +711,19 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         reason = "it is a link" if error.errno == errno.ELOOP else error.strerror or error
         raise ValueError(f"{path}: cannot read the recipe: {reason}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{path}: cannot read the recipe: not a regular file")
-        size = info.st_size
-        data = handle.read(MAX_RECIPE_BYTES + 1) if size <= MAX_RECIPE_BYTES else b""
+        size, data = info.st_size, b""
+        if size <= MAX_RECIPE_BYTES:
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read(MAX_RECIPE_BYTES + 1)
+    finally:
+        os.close(fd)
     if size > MAX_RECIPE_BYTES or len(data) > MAX_RECIPE_BYTES:  # it may grow after fstat
-        size = max(size, len(data))
-        raise ValueError(
-            f"{path}: too big ({size:,} bytes or more); a recipe has at most {MAX_RECIPE_BYTES:,}"
-        )
+        got = f"{size:,} bytes" if size > MAX_RECIPE_BYTES else "it grew while being read"
+        raise ValueError(f"{path}: too big ({got}); a recipe has at most {MAX_RECIPE_BYTES:,}")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

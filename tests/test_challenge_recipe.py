@@ -487,6 +487,25 @@ def test_the_callback_gets_each_row_and_the_current_weights_and_can_stop_the_run
     assert not np.array_equal(seen[0][1][0][0], seen[1][1][0][0])  # epoch 1's, then 2's
 
 
+def test_rows_cross_the_process_boundary_as_plain_numbers_whatever_evaluate_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A student's ``evaluate`` may return numpy scalars: the rows handed on are Python's."""
+    real = train.evaluate
+
+    def numpy_scalars(*args: object, **kwargs: object) -> tuple[np.float32, np.float32]:
+        loss, acc = real(*args, **kwargs)
+        return np.float32(loss), np.float32(acc)
+
+    monkeypatch.setattr(train, "evaluate", numpy_scalars)  # what measures without dropout
+    images, labels = synthetic_digits(n=200)
+    rows: list[dict] = []
+    recipe = {**RECIPE, "epochs": 2, "dropout": 0}
+    out = train.challenge_fit(recipe, images, labels, lambda r, w: rows.append(r))
+    assert type(rows[0]["val_loss"]) is float
+    assert len(rows) == 2 and is_plain(rows) and is_plain(out)
+
+
 OVERFIT = {"hidden": [64], "epochs": 12, "val_size": 300, "optimizer": "adam", "lr": 0.03}
 
 

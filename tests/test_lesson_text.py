@@ -165,7 +165,7 @@ def test_lesson_07_challenge_section_states_the_graders_rules() -> None:
     section = _challenge_section()
     text = " ".join(section.split())
     for entry in exercises.CHALLENGE:
-        row = f"| {entry.number} | {entry.points} | test accuracy >= {entry.threshold:.0%} |"
+        row = f"| {entry.number} | {entry.points} | test accuracy >= {entry.threshold * 100:g}% |"
         assert row in section, row
     assert f"**{_default_budget():g} s of CPU time** by default (one BLAS thread" in text
     assert "the weights of the last epoch that ended within the budget are scored" in text
