@@ -590,6 +590,10 @@ def test_train_recipe_reports_validation_only_and_never_touches_the_test_set(
     assert sorted(p.name for p in small_mnist.iterdir()) == sorted(
         ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
     )  # the test files were neither read nor fetched
+    # The hidden --limit-train (for tests) keeps the first N images before the split.
+    limited = [*argv[:4], str(tmp_path / "limited"), *argv[5:], "--limit-train", "12"]
+    assert cli.main([*limited, "--no-progress"]) == 0
+    assert "on 7 images, validation 5" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("key", sorted(GOOD))
