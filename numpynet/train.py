@@ -17,6 +17,12 @@ Lesson 07's options: Adam and AdamW (``optimizer``, ``weight_decay``), dropout b
 the layers (``dropout``; then every measurement runs through ``validate``, in evaluation
 mode) and early stopping (``early_stopping``: the patience; the best validation epoch's
 weights are kept). With none of them the run needs no lesson-07 exercise.
+
+The class challenge (lesson 07, section 7.7): ``recipe_config`` / ``load_recipe`` turn a
+recipe (a JSON object of some of these settings, within ``RECIPE_LIMITS``) into a
+TrainConfig; ``challenge_fit`` is what the grader calls in its sandbox, and
+``python -m numpynet train --recipe challenge.json`` the same run locally, on the training
+images only (``validation_splits``): it never loads the test set.
 """
 
 from __future__ import annotations
