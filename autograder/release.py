@@ -44,6 +44,10 @@ SOLUTIONS = "solutions"
 PACKAGE = "numpynet"  # solutions/numpynet -> numpynet
 LESSONS = "lessons"  # solutions/lessons -> lessons
 GENERATED_DIRS = (PACKAGE, LESSONS)
+# Single generated files at the root: solutions/challenge.json -> challenge.json, the class
+# challenge's default recipe (handed out with lesson 07).
+CHALLENGE = exercises.CHALLENGE_FILE
+GENERATED_FILES = (CHALLENGE,)
 
 # Never released or compared: caches and editor/notebook droppings.
 IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
@@ -224,6 +228,9 @@ def build(root: Path = ROOT) -> dict[str, bytes]:
         # Modules a lesson imports from its own folder (lesson 06's debugging_lab.py): as is.
         for relative in source_files(lessons_source, "*.py"):
             generated[f"{LESSONS}/{relative.as_posix()}"] = (lessons_source / relative).read_bytes()
+    for name in GENERATED_FILES:
+        if (root / SOLUTIONS / name).is_file():
+            generated[name] = (root / SOLUTIONS / name).read_bytes()
     return generated
 
 
@@ -233,8 +240,10 @@ def build(root: Path = ROOT) -> dict[str, bytes]:
 
 
 def existing_files(root: Path, dirs: Iterable[str] = GENERATED_DIRS) -> dict[str, bytes]:
-    """The files currently under the generated folders of ``root`` (caches excluded)."""
-    found: dict[str, bytes] = {}
+    """The generated files now in ``root`` (``GENERATED_FILES``, the folders' files)."""
+    found = {
+        name: (root / name).read_bytes() for name in GENERATED_FILES if (root / name).is_file()
+    }
     for name in dirs:
         folder = root / name
         if folder.is_dir():
@@ -608,7 +617,7 @@ point for your own lab code and 2 per mystery, automatically, against the myster
 identity you submit as, and 7 points for your evidence, by hand; until the due date the
 grader says only how many of your answers are valid ids.
 """
-BEYOND_FILES = (f"{LESSONS}/07_beyond_rmsprop.ipynb",)
+BEYOND_FILES = (f"{LESSONS}/07_beyond_rmsprop.ipynb", CHALLENGE)
 BEYOND_README = """# Lesson 07: beyond RMSProp
 
 Copy `lessons/07_beyond_rmsprop.ipynb` into the `lessons/` folder of your course (next to
@@ -617,6 +626,15 @@ EarlyStopping) are already waiting in your `numpynet/` (`optim.py`, `layers.py`,
 and their public checks in `autograder/public/`: `pytest autograder/public -m ex7_1`. Lesson 07
 builds on YOUR package: finish lessons 00-05 first. Hand in as before (your `numpynet/` and
 `lessons/`, with `lessons/07_beyond_rmsprop.ipynb` included); lesson 07 is graded on its own.
+
+`challenge.json` is your entry to the class challenge (the last section of lesson 07): a
+training recipe (hidden sizes, optimiser, learning rate and schedule, epochs, batch size,
+dropout, weight decay, early stopping, seed), here the default one. Copy it into your course
+folder, next to `numpynet/`, and hand it in with your package; the grader trains YOUR package
+with it on the 60,000 training images and measures the test accuracy itself. Once lessons
+00-05 pass, reproduce a run locally (validation accuracy only, the test set is never loaded):
+
+    python -m numpynet train --recipe challenge.json
 """
 # Files each later assignment adds to the course: never in the course's own bundle.
 LATER_FILES = {
@@ -780,9 +798,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"release --check: {len(files)} generated files in sync")
         elif args.bundle is not None and args.out is None:
             # Making a bundle never rewrites the checkout behind the instructor's back.
+            generated = ", ".join([*(f"{d}/" for d in GENERATED_DIRS), *GENERATED_FILES])
             print(
-                f"release: {', '.join(f'{d}/' for d in GENERATED_DIRS)} in {out} left as they "
-                "are (--bundle alone writes only the bundle; add --out DIR to write them too)"
+                f"release: {generated} in {out} left as they are (--bundle alone writes only "
+                "the bundle; add --out DIR to write them too)"
             )
         else:
             changed = write_tree(files, out)

@@ -560,9 +560,12 @@ def test_bundle_alone_leaves_the_checkout_as_it_is(tmp_path: Path, capsys) -> No
     capsys.readouterr()
     assert release.main(["--root", str(root), "--bundle", str(tmp_path / "student.zip")]) == 0
     printed = capsys.readouterr().out
-    assert "numpynet/, lessons/ in" in printed and "left as they are" in printed
+    assert "numpynet/, lessons/, challenge.json in" in printed and "left as they are" in printed
     assert stale.is_file() and not (root / "lessons").exists()
+    assert not (root / "challenge.json").exists()
     assert zipfile.is_zipfile(tmp_path / "student.zip")
     assert release.main(["--root", str(root), "--out", str(root), "--bundle",
                          str(tmp_path / "again.zip")]) == 0  # fmt: skip
     assert not stale.exists() and (root / "lessons").is_dir()
+    default_recipe = (ROOT / "solutions" / "challenge.json").read_bytes()
+    assert (root / "challenge.json").read_bytes() == default_recipe

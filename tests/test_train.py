@@ -220,6 +220,72 @@ def test_sgd_with_momentum_trains_too() -> None:
     assert result.history[-1]["val_acc"] > 0.6
 
 
+# ---- the epoch callback (the class challenge's grader reads each epoch through it) ------------
+
+
+def weights_of(model: nn.MLP) -> list[np.ndarray]:
+    return [p.data.copy() for p in model.parameters()]
+
+
+def test_on_epoch_sees_each_row_and_the_training_model_and_a_true_return_stops() -> None:
+    splits = synthetic_splits(n_train=200)
+    config = train.TrainConfig(**{**SMALL, "epochs": 5})
+    model = train.build_model(config)
+    calls: list[tuple[dict, bool]] = []
+
+    def on_epoch(row: dict, seen: nn.MLP) -> bool:
+        assert seen is model
+        calls.append((row, seen.training))
+        return row["epoch"] == 2
+
+    result = train.fit(model, splits, config, on_epoch=on_epoch)
+    assert len(result.history) == 2 and [row["epoch"] for row, _ in calls] == [1, 2]
+    assert all(row is kept for (row, _), kept in zip(calls, result.history, strict=True))
+    assert all(training for _, training in calls) and not model.training  # eval at the end
+
+
+def test_on_epoch_returning_nothing_changes_nothing() -> None:
+    splits = synthetic_splits(n_train=200)
+    config = train.TrainConfig(**{**SMALL, "epochs": 3})
+    plain = train.fit(train.build_model(config), splits, config)
+    called = train.fit(train.build_model(config), splits, config, on_epoch=lambda r, m: None)
+    assert [{**r, "seconds": 0} for r in plain.history] == [
+        {**r, "seconds": 0} for r in called.history
+    ]
+    for a, b in zip(weights_of(plain.model), weights_of(called.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_still_restores_the_best_epoch_when_on_epoch_stops_the_run() -> None:
+    """The stopping epoch is recorded by early stopping too: stopped on a new best it is kept,
+    stopped after the best the best one is restored."""
+    splits = synthetic_splits(n_train=60)  # over-fits: the validation loss goes up and down
+    config = train.TrainConfig(
+        **{**SMALL, "epochs": 12, "optimizer": "adam", "lr": 0.03, "early_stopping": 100}
+    )
+    snapshots: list[list[np.ndarray]] = []
+    full = train.fit(
+        train.build_model(config),
+        splits,
+        config,
+        on_epoch=lambda r, m: snapshots.append(weights_of(m)),
+    )
+    losses = [row["val_loss"] for row in full.history]
+    new_best = [k for k in range(1, len(losses)) if losses[k] < min(losses[:k])]
+    after_best = [k for k in range(1, len(losses)) if losses[k] >= min(losses[:k])]
+    assert new_best and after_best, losses  # the setting has both kinds of epoch
+    for k in (new_best[-1], after_best[0]):
+        best = int(np.argmin(losses[: k + 1]))
+
+        def stop_at(row: dict, model: nn.MLP, k: int = k) -> bool:
+            return row["epoch"] == k + 1
+
+        result = train.fit(train.build_model(config), splits, config, on_epoch=stop_at)
+        assert len(result.history) == k + 1 and result.best_epoch == best + 1
+        for a, b in zip(weights_of(result.model), snapshots[best], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 # ---- saving ---------------------------------------------------------------------------------
 
 

@@ -421,10 +421,24 @@ def load_mnist(
     entry = MANIFEST["splits"][split]
     images = get_file(entry["images"], data_dir)
     labels = get_file(entry["labels"], data_dir)
-    n = len(labels)  # the checksums pin the shapes; the reshape below relies on it
-    X = np.empty((n, images[0].size), dtype=np.float32)
-    np.divide(images.reshape(n, -1), np.float32(255), out=X)  # one pass, no float64 temp
-    return X, labels.astype(np.int64)
+    return scale_images(images), labels.astype(np.int64)
+
+
+def scale_images(images: np.ndarray) -> np.ndarray:
+    """Raw pixels as the network sees them: uint8 (N, 28, 28) or (N, 784) -> float32 (N, 784).
+
+    Each value is pixel / 255, in [0, 1]; rows are the images in row-major order. The one
+    conversion ``load_mnist`` and the class challenge (``train.challenge_fit``) share.
+
+    Raises:
+        ValueError: unless ``images`` is uint8 with at least one dimension.
+    """
+    if images.dtype != np.uint8 or images.ndim < 1:
+        raise ValueError(f"images must be uint8 (N, ...), got {images.dtype} {images.shape}")
+    n, width = len(images), int(np.prod(images.shape[1:]))
+    X = np.empty((n, width), dtype=np.float32)
+    np.divide(images.reshape(n, width), np.float32(255), out=X)  # one pass, no float64 temp
+    return X
 
 
 def main(argv: Iterable[str] | None = None, prog: str = "python -m numpynet data") -> None:

@@ -17,14 +17,25 @@ Lesson 07's options: Adam and AdamW (``optimizer``, ``weight_decay``), dropout b
 the layers (``dropout``; then every measurement runs through ``validate``, in evaluation
 mode) and early stopping (``early_stopping``: the patience; the best validation epoch's
 weights are kept). With none of them the run needs no lesson-07 exercise.
+
+The class challenge (lesson 07, section 7.7): ``recipe_config`` / ``load_recipe`` turn a
+recipe (a JSON object of some of these settings, within ``RECIPE_LIMITS``) into a
+TrainConfig; ``challenge_fit`` is what the grader calls in its sandbox, and
+``python -m numpynet train --recipe challenge.json`` the same run locally, on the training
+images only (``validation_splits``): it never loads the test set.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import errno
 import json
 import math
+import os
+import stat
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +287,7 @@ def fit(
     splits: Splits,
     config: TrainConfig,
     progress: bool = False,
+    on_epoch: Callable[[dict, MLP], bool | None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``splits.X_train`` for ``config.epochs`` epochs.
 
@@ -285,6 +297,11 @@ def fit(
     line turns it on). With ``config.early_stopping`` training stops after that many
     epochs without a lower validation loss, and the model gets back the weights of the
     best epoch. The model is left in evaluation mode.
+
+    ``on_epoch(row, model)``, if given, is called after each epoch once its history row
+    is appended (the model still in training mode, holding that epoch's weights), before
+    early stopping records the epoch. A true return value stops training after this
+    epoch; early stopping still records it and restores the best epoch's weights.
 
     Returns:
         a TrainResult with the model and the per-epoch history (no test figures).
@@ -320,7 +337,10 @@ def fit(
                 "seconds": seconds,
             }
         )
+        stop = bool(on_epoch(result.history[-1], model)) if on_epoch is not None else False
         if stopper is not None and stopper.update(model, val_loss):
+            stop = True
+        if stop:
             break
     if stopper is not None:
         stopper.restore(model)
@@ -426,13 +446,24 @@ FIGURES = (
     "most_confused.png",
     "first_layer_weights.png",
 )
+# The figures that need no test set: all a run without one (``--recipe``) draws.
+VALIDATION_FIGURES = ("curves.png", "first_layer_weights.png")
 
 
 def write_figures(result: TrainResult, splits: Splits, out: str | Path, seed: int = 0) -> list:
-    """Draw the five figures of ``FIGURES`` into ``out``; returns their paths."""
+    """Draw the five figures of ``FIGURES`` into ``out``; returns their paths.
+
+    With an empty test set (a challenge recipe's run) only ``VALIDATION_FIGURES``: the
+    other three show test images.
+    """
     from . import plots  # matplotlib is imported only when figures are drawn
 
     out = Path(out)
+    if len(splits.X_test) == 0:
+        paths = [out / name for name in VALIDATION_FIGURES]
+        plots.plot_curves(result.history, path=paths[0])
+        plots.plot_first_layer_weights(result.model.layers[0].W.data, path=paths[1])
+        return paths
     logits = predict_logits(result.model, splits.X_test)
     y_pred = logits.argmax(axis=1)
     # A random sample, not the first images: the grid then shows a fair share of errors.
@@ -465,6 +496,15 @@ def load_splits(config: TrainConfig, data_dir: str | Path | None = None) -> Spli
     return make_splits(X, y, X_test, y_test, config)
 
 
+def validation_splits(X: np.ndarray, y: np.ndarray, config: TrainConfig) -> Splits:
+    """``make_splits`` of training images alone: the test set of the result is empty.
+
+    X: float32 (N, 784), y: int64 (N,). What a challenge recipe trains on, locally
+    (``python -m numpynet train --recipe``) and in the grader's sandbox (``challenge_fit``).
+    """
+    return make_splits(X, y, X[:0], y[:0], config)
+
+
 def run(
     config: TrainConfig,
     out: str | Path,
@@ -478,20 +518,335 @@ def run(
     Args:
         config: the hyper-parameters and seed.
         out: the folder to write to (created if needed).
-        splits: the data; ``None`` loads MNIST (from ``data_dir`` / ``MNIST_DIR``).
+        splits: the data; ``None`` loads MNIST (from ``data_dir`` / ``MNIST_DIR``). With
+            an empty test set (``validation_splits``) nothing is tested: ``test_loss`` and
+            ``test_acc`` stay ``None``.
         data_dir: where MNIST is (or goes); ``None``: ``MNIST_DIR`` or the cache.
         progress: show a progress bar per epoch.
-        figures: also write the figures (``FIGURES``).
+        figures: also write the figures (``FIGURES``, see ``write_figures``).
 
     Files written: metrics.json, metrics.csv, model.npz and ``FIGURES``.
     """
     if splits is None:
         splits = load_splits(config, data_dir)
     result = fit(build_model(config), splits, config, progress=progress)
-    result.test_loss, result.test_acc = measure(config)(result.model, splits.X_test, splits.y_test)
+    if len(splits.X_test):
+        measured = measure(config)(result.model, splits.X_test, splits.y_test)
+        result.test_loss, result.test_acc = measured
     out = Path(out)
     write_metrics(result, config, out)
     save_model(result.model, out / "model.npz")
     if figures:
         write_figures(result, splits, out, seed=config.seed)
     return result
+
+
+# --------------------------------------------------------------------------- the class challenge
+#
+# A challenge recipe is a JSON object holding some of TrainConfig's hyper-parameters (the
+# rest take TrainConfig's defaults). The grader reads a student's recipe with the
+# REFERENCE's `recipe_config` (so the limits below are the grader's), trains the student's
+# package with it through `challenge_fit` in its sandbox, and measures the test accuracy of
+# the weights it gets back itself.
+
+MAX_RECIPE_BYTES = 64 * 1024  # a recipe is a dozen keys: anything larger is not one
+
+
+@dataclass(frozen=True)
+class Limit:
+    """What one recipe key accepts.
+
+    Attributes:
+        kind: "int" (a JSON integer; true/false are not integers), "number" (an integer
+            or a float), "choice" (one of ``choices``) or "sizes" (a list of 1 to
+            ``max_items`` integers in ``low..high``, whose MLP has at most
+            ``max_parameters`` weights and biases).
+        low, high: the bounds, inclusive unless ``low_open`` / ``high_open``.
+        choices: the strings a "choice" accepts.
+        null: what JSON ``null`` means for this key (TrainConfig's ``None``); "" when
+            null is not accepted.
+        max_items, max_parameters: the "sizes" limits.
+    """
+
+    kind: str
+    low: int | float | None = None
+    high: int | float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    null: str = ""
+    max_items: int = 0
+    max_parameters: int = 0
+
+    def describe(self) -> str:
+        """What is allowed, in words, e.g. "an integer in 1..200" or "a number in (0, 10]"."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(repr(choice) for choice in self.choices)
+        elif self.kind == "int":
+            text = f"an integer in {self.low}..{self.high}"
+        elif self.kind == "number":
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            text = f"a number in {left}{self.low:g}, {self.high:g}{right}"
+        else:
+            text = (
+                f"a list of 1 to {self.max_items} integers in {self.low}..{self.high} (the "
+                f"hidden widths; at most {self.max_parameters:,} parameters in all)"
+            )
+        return f"{text}, or null ({self.null})" if self.null else text
+
+    def check(self, key: str, value: Any) -> Any:
+        """``value`` if it is allowed, else a ValueError naming ``key`` and what is allowed.
+
+        Looks only at the value's type and, for a list, at its at most ``max_items``
+        elements: the cost is bounded whatever ``value`` is.
+        """
+        if value is None and self.null:
+            return None
+        ok = False
+        if self.kind == "choice":
+            ok = type(value) is str and value in self.choices
+        elif self.kind in ("int", "number"):
+            ok = self._in_bounds(value)
+        elif isinstance(value, list | tuple) and 1 <= len(value) <= self.max_items:
+            ok = all(_is_int(width) and self.low <= width <= self.high for width in value)
+        if not ok:
+            raise ValueError(f"recipe key {key!r} must be {self.describe()}, got {_show(value)}")
+        if self.kind == "sizes":
+            sizes = (784, *value, 10)
+            count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+            if count > self.max_parameters:
+                raise ValueError(
+                    f"recipe key {key!r}: an MLP {'-'.join(map(str, sizes))} has {count:,} "
+                    f"parameters; at most {self.max_parameters:,} are allowed"
+                )
+            return tuple(value)
+        return float(value) if self.kind == "number" else value
+
+    def _in_bounds(self, value: Any) -> bool:
+        number = _is_int(value) or (self.kind == "number" and type(value) is float)
+        if not number or (type(value) is float and not math.isfinite(value)):
+            return False
+        # Compared as given (a huge JSON integer is not converted to a float first).
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+
+def _is_int(value: Any) -> bool:
+    """An int and not a bool (JSON's true/false become Python's bool, a subclass of int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, then its type: for error messages."""
+    text = repr(value)
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+# Every key a recipe may set, with its limits: enough for any sensible MNIST MLP, small
+# enough that the grader's sandbox never allocates much (5 million float32 parameters:
+# 20 MB a copy) and a run ends by itself in reasonable time.
+RECIPE_LIMITS: dict[str, Limit] = {
+    "hidden": Limit("sizes", low=1, high=2048, max_items=4, max_parameters=5_000_000),
+    "optimizer": Limit("choice", choices=OPTIMIZERS),
+    "lr": Limit("number", low=0, high=10, low_open=True, null="the optimiser's default"),
+    "momentum": Limit("number", low=0, high=1, high_open=True),
+    "weight_decay": Limit("number", low=0, high=10, null="the optimiser's default"),
+    "schedule": Limit("choice", choices=SCHEDULES),
+    "step_size": Limit("int", low=1, high=200),
+    "gamma": Limit("number", low=0, high=1, low_open=True),
+    "epochs": Limit("int", low=1, high=200),
+    "batch_size": Limit("int", low=1, high=60_000),
+    "dropout": Limit("number", low=0, high=1, high_open=True),
+    "early_stopping": Limit("int", low=1, high=200, null="no early stopping"),
+    "seed": Limit("int", low=0, high=2**32 - 1),
+    "val_size": Limit("int", low=1, high=30_000),
+}
+RECIPE_KEYS: tuple[str, ...] = tuple(RECIPE_LIMITS)
+
+
+def recipe_config(recipe: Mapping[str, Any]) -> TrainConfig:
+    """The TrainConfig of a challenge recipe (parsed JSON); missing keys take the defaults.
+
+    Strict, and safe on untrusted input: it only looks at the recipe's keys and values
+    (bounded by ``RECIPE_LIMITS``) and runs nothing the recipe names.
+
+    Raises:
+        ValueError: the recipe is not a JSON object, has a key outside ``RECIPE_KEYS``
+            (the message suggests the closest), a value of the wrong type (true/false are
+            not integers; integers are accepted for numbers) or out of ``RECIPE_LIMITS``,
+            or a combination TrainConfig refuses (e.g. weight_decay with rmsprop).
+    """
+    if not isinstance(recipe, Mapping):
+        raise ValueError(
+            f'a recipe must be a JSON object ({{"key": value, ...}}), got {_show(recipe)}'
+        )
+    values: dict[str, Any] = {}
+    for key, value in recipe.items():
+        if type(key) is not str or key not in RECIPE_LIMITS:
+            close = difflib.get_close_matches(key, RECIPE_KEYS, n=1) if type(key) is str else []
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"unknown recipe key {_show(key)}{hint} (the keys: {', '.join(RECIPE_KEYS)})"
+            )
+        values[key] = RECIPE_LIMITS[key].check(key, value)
+    try:
+        return TrainConfig(**values)
+    except ValueError as error:  # a combination: e.g. weight_decay > 0 with rmsprop
+        raise ValueError(f"recipe: {error}") from None
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """The JSON object in the file ``path``, not yet checked as a recipe (``recipe_config``).
+
+    Only a regular file of at most ``MAX_RECIPE_BYTES`` (not a link: the grader reads
+    students' files) in UTF-8 (a byte-order mark is allowed) holding one JSON object,
+    without duplicate keys or NaN/Infinity.
+
+    Raises:
+        ValueError: naming ``path`` and what is wrong (with the line and column of a JSON
+            error).
+    """
+    path = Path(path)
+    try:
+        # O_NOFOLLOW: no link out of a submission; O_NONBLOCK: a FIFO cannot hang the read
+        # (neither exists on Windows, where a student's own recipe needs neither).
+        flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, os.O_RDONLY | flags)
+    except OSError as error:
+        reason = "it is a link" if error.errno == errno.ELOOP else error.strerror or error
+        raise ValueError(f"{path}: cannot read the recipe: {reason}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path}: cannot read the recipe: not a regular file")
+        size, data = info.st_size, b""
+        if size <= MAX_RECIPE_BYTES:
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read(MAX_RECIPE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if size > MAX_RECIPE_BYTES or len(data) > MAX_RECIPE_BYTES:  # it may grow after fstat
+        got = f"{size:,} bytes" if size > MAX_RECIPE_BYTES else "it grew while being read"
+        raise ValueError(f"{path}: too big ({got}); a recipe has at most {MAX_RECIPE_BYTES:,}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    try:
+        recipe = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}: not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid JSON: nested too deeply") from None
+    except ValueError as error:  # NaN, a duplicate key, an integer of > 4300 digits
+        raise ValueError(f"{path}: not valid JSON: {error}") from None
+    if not isinstance(recipe, dict):
+        raise ValueError(
+            f'{path}: a recipe must be a JSON object ({{"key": value, ...}}), got {_show(recipe)}'
+        )
+    return recipe
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {_show(key)}")
+        result[key] = value
+    return result
+
+
+def load_recipe(path: str | Path) -> TrainConfig:
+    """``recipe_config`` of the recipe file ``path`` (see ``read_recipe``).
+
+    Raises:
+        ValueError: naming ``path``: the file is not a recipe, or the recipe is not valid.
+    """
+    recipe = read_recipe(path)
+    try:
+        return recipe_config(recipe)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def model_weights(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Copies of ``(W, b)`` of every Linear layer of ``model``, input layer first.
+
+    W: (D, M), b: (M,). In evaluation mode (dropout is then the identity) the model
+    computes ``logits = relu(...relu(X @ W0 + b0)...) @ Wk + bk``.
+    """
+    return [
+        (np.array(layer.W.data, copy=True), np.array(layer.b.data, copy=True))
+        for layer in model.layers
+        if isinstance(layer, Linear)
+    ]
+
+
+def _plain_row(row: Mapping[str, Any]) -> dict[str, int | float]:
+    """A history row as plain Python numbers (it crosses a process boundary)."""
+    return {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
+
+
+def challenge_fit(
+    recipe: Mapping[str, Any],
+    images: np.ndarray,
+    labels: np.ndarray,
+    on_epoch: Callable[[dict, list[tuple[np.ndarray, np.ndarray]]], bool | None] | None = None,
+) -> dict[str, Any]:
+    """Train an MLP with a challenge recipe on raw training images: what the grader runs.
+
+    The images are scaled as ``load_mnist`` scales them (``mnist.scale_images``);
+    ``validation_splits`` holds out the recipe's ``val_size`` of them (chosen by its
+    seed): all N are training images, there is no test set. ``build_model`` and ``fit``
+    do the rest.
+
+    Args:
+        recipe: the recipe (parsed JSON), checked by ``recipe_config``.
+        images: uint8 (N, 784), raw pixels 0..255.
+        labels: int (N,), classes 0..9.
+        on_epoch: called after each epoch as ``on_epoch(row, weights)``: the epoch's history
+            row (plain numbers) and ``model_weights`` of what this run would end with if
+            it stopped now (with early stopping the best epoch so far, else the current
+            weights). A true return value stops training.
+
+    Returns:
+        plain data: ``{"weights": model_weights(the final model), "history": [row, ...],
+        "best_epoch": int or None}``.
+
+    Raises:
+        ValueError: a bad recipe, or images/labels of the wrong dtype or shape.
+    """
+    from .mnist import scale_images
+
+    config = recipe_config(recipe)
+    if images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != 784:
+        raise ValueError(f"images must be uint8 (N, 784), got {images.dtype} {images.shape}")
+    if labels.shape != images.shape[:1] or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be int ({len(images)},), got {labels.dtype} {labels.shape}")
+    splits = validation_splits(scale_images(images), labels.astype(np.int64), config)
+    best_loss, best_weights = math.inf, None
+
+    def report(row: dict, model: MLP) -> bool | None:
+        nonlocal best_loss, best_weights
+        weights = model_weights(model)
+        if config.early_stopping is not None:
+            # EarlyStopping's rule: a strictly lower validation loss is a new best.
+            if row["val_loss"] < best_loss:
+                best_loss, best_weights = row["val_loss"], weights
+            weights = best_weights if best_weights is not None else weights
+        return on_epoch(_plain_row(row), weights)
+
+    result = fit(build_model(config), splits, config, on_epoch=report if on_epoch else None)
+    return {
+        "weights": model_weights(result.model),
+        "history": [_plain_row(row) for row in result.history],
+        "best_epoch": None if result.best_epoch is None else int(result.best_epoch),
+    }
