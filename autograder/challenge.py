@@ -31,11 +31,10 @@ takes deliberate work the report cannot see; the README says so.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import os
 import secrets
-import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +47,6 @@ from .results import CheckResult, ExerciseResult
 
 DEFAULT_BUDGET = exercises.CHALLENGE_BUDGET  # CPU seconds per submission (--challenge-budget)
 COMMAND = "python -m numpynet train --recipe challenge.json"  # reproduce locally (val only)
-RECIPE_BYTES = 64 * 1024  # a bigger challenge.json is refused unread
 IMPORT_SECONDS = 30.0  # wall seconds for starting the worker and importing numpynet
 # The worker's RLIMIT_CPU is the budget plus this (importing numpy and the package): a run
 # that never reaches an epoch's end is killed by the kernel a few seconds past its budget.
@@ -160,58 +158,43 @@ class Refused(Exception):
     """The recipe cannot be trained: the message says why (student-facing)."""
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
-
-
-def read_recipe(submission: Path) -> dict | None:
-    """The JSON object of ``submission/challenge.json``; None if there is none.
-
-    Raises:
-        Refused: a link, not a regular file, over :data:`RECIPE_BYTES`, not UTF-8 JSON,
-            or not an object.
-    """
-    path = Path(submission) / exercises.CHALLENGE_FILE
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        raise Refused(f"{exercises.CHALLENGE_FILE} is not a regular file (a link or a folder)")
-    if info.st_size > RECIPE_BYTES:
-        raise Refused(
-            f"{exercises.CHALLENGE_FILE} has {info.st_size:,} bytes; a recipe has at most "
-            f"{RECIPE_BYTES:,}"
-        )
-    with path.open("rb") as handle:
-        raw = handle.read(RECIPE_BYTES + 1)
-    try:
-        recipe = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise Refused(f"{exercises.CHALLENGE_FILE} is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise Refused(
-            f"{exercises.CHALLENGE_FILE} is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}"
-        ) from None
-    except RecursionError:
-        raise Refused(f"{exercises.CHALLENGE_FILE} is nested too deeply") from None
-    except ValueError as error:  # NaN or Infinity: not JSON, and no number of a recipe
-        raise Refused(f"{exercises.CHALLENGE_FILE}: {error}") from None
-    if not isinstance(recipe, dict):
-        raise Refused(f"{exercises.CHALLENGE_FILE} must hold a JSON object {{...}}")
-    return recipe
-
-
-def recipe_config(recipe: dict) -> Any:
-    """The reference's TrainConfig for ``recipe``; Refused with the reference's reason."""
+def _reference_train() -> Any:
     from .reference import load_reference
 
     load_reference()
     from numpynet_reference import train  # type: ignore[import-not-found]
 
+    return train
+
+
+def max_recipe_bytes() -> int:
+    """The largest recipe file the reference reads (its ``MAX_RECIPE_BYTES``)."""
+    return int(_reference_train().MAX_RECIPE_BYTES)
+
+
+def read_recipe(submission: Path) -> dict | None:
+    """The JSON object of ``submission/challenge.json``; None if there is none.
+
+    Read by the reference's ``read_recipe`` (the students' trainer reads theirs with the same
+    code): a regular file, not a link, of at most 64 KiB, UTF-8 JSON holding one object,
+    without NaN, Infinity or duplicate keys.
+
+    Raises:
+        Refused: why not, naming the file as the student knows it.
+    """
+    path = Path(submission) / exercises.CHALLENGE_FILE
+    if not os.path.lexists(path):
+        return None
     try:
-        return train.recipe_config(recipe)
+        return _reference_train().read_recipe(path)
+    except ValueError as error:
+        raise Refused(str(error).replace(str(path), exercises.CHALLENGE_FILE)) from None
+
+
+def recipe_config(recipe: dict) -> Any:
+    """The reference's TrainConfig for ``recipe``; Refused with the reference's reason."""
+    try:
+        return _reference_train().recipe_config(recipe)
     except (ValueError, TypeError) as error:
         raise Refused(f"{exercises.CHALLENGE_FILE}: {error}") from None
 
@@ -429,10 +412,20 @@ def run(
         except Refused as refused:
             result.stopped = f"the weights after epoch {epoch} were refused: {refused}"
             raise _Stop from None
+        if config.early_stopping:
+            # The run hands in its best epoch's weights so far (the lowest validation loss,
+            # the first of equals, as EarlyStopping keeps them): label them with that epoch.
+            losses = [r["val_loss"] for r in result.history]
+            finite = [(loss, i) for i, loss in enumerate(losses) if loss is not None]
+            best = min(finite)[1] if finite else len(losses) - 1
+            logged, epoch = result.history[best], best + 1
         kept.update(weights=checked, epoch=epoch, cpu=cpu, row=logged)
         return False
 
     try:
+        # The worker's own CPU limit: the budget and the import (not the course's 300 s).
+        cpu_limit = math.ceil(budget + IMPORT_CPU_SECONDS)
+        worker.limits = dataclasses.replace(worker.limits, cpu_seconds=cpu_limit)
         worker.deadline = min(wall_end, time.monotonic() + IMPORT_SECONDS)
         worker.start()
         if on_start is not None and worker.process is not None:
@@ -483,8 +476,14 @@ def _failure_text(failure: BaseException, budget: float, epochs: int) -> str:
             f"stopped by the wall-clock limit ({WALL_FACTOR:g} x the CPU budget) {after}: {failure}"
         )
     text = str(failure)
-    if "SIGXCPU" in text or "SIGKILL" in text:
-        return f"stopped by the CPU limit (the budget of {budget:g} s and more) {after}: {text}"
+    # Killed by the kernel: SIGXCPU, then SIGKILL, at the RLIMIT_CPU (bubblewrap reports its
+    # child's signal as the exit code 128 + the signal's number).
+    if any(sign in text for sign in ("SIGXCPU", "SIGKILL", "exit code 152", "exit code 137")):
+        limit = math.ceil(budget + IMPORT_CPU_SECONDS)
+        return (
+            f"stopped by the CPU limit ({limit} s: the budget of {budget:g} s and the import) "
+            f"{after}: {text}"
+        )
     return f"the sandboxed run died {after}: {text}"
 
 

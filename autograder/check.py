@@ -145,7 +145,7 @@ def notebook_rows(root: Path) -> list[Row]:
 
 
 def challenge_line(root: Path) -> str | None:
-    """What the grader will make of ``root/challenge.json``, once lesson 07 is handed out.
+    """What the grader will make of the recipe in ``root``, once lesson 07 is handed out.
 
     The recipe is checked by the student's own ``numpynet.train.load_recipe`` (the grader
     checks it with the reference's, the same code); its accuracy is the grader's to measure.

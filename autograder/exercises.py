@@ -79,7 +79,7 @@ ALL_EXERCISES: tuple[Exercise, ...] = EXERCISES + BEYOND_EXERCISES
 
 # The class challenge (lesson 07's last section): no stub, no checks. The grader trains the
 # student's package with the recipe in CHALLENGE_FILE and scores the TEST accuracy of the
-# weights it returns, computed in the trusted process (autograder/challenge.py): each entry
+# weights it returns, computed in the trusted process (the grader's challenge module): each entry
 # earns its points once the accuracy reaches its threshold.
 CHALLENGE_FILE = "challenge.json"
 CHALLENGE_BUDGET = 60.0  # CPU seconds of training the grader gives a recipe by default

@@ -25,7 +25,6 @@ or the package could not be imported at all).
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import time
 from dataclasses import asdict
@@ -363,8 +362,6 @@ class Grader:
         self, path: Path, result: SubmissionResult, tracker: judge.Tracker
     ) -> None:
         """The class challenge (autograder/challenge.py): one judge item, one worker."""
-        import dataclasses
-
         budget = self.challenge_budget
         result.problems += [p for p in self._challenge_problems if p not in result.problems]
         given = self._given(challenge.CHALLENGE_ITEM)
@@ -379,9 +376,7 @@ class Grader:
                 budget, status="failed", message="not run: " + str(self._budget_message())
             )
         else:
-            # The worker's own CPU limit: the budget and the import, not the course's 300 s.
-            cpu = math.ceil(budget + challenge.IMPORT_CPU_SECONDS)
-            worker = Worker(path, self.isolation, dataclasses.replace(self.limits, cpu_seconds=cpu))
+            worker = Worker(path, self.isolation, self.limits)
             end = min(
                 self._budget_end,
                 time.monotonic() + challenge.IMPORT_SECONDS + challenge.WALL_FACTOR * budget + 10,

@@ -317,15 +317,17 @@ def find_submission(
 
 def _copy_recipe(places: list[Path], folder: Path, roots: list[Path]) -> str:
     """Copy the first ``challenge.json`` of ``places`` into ``folder``; the note to show."""
-    from .challenge import RECIPE_BYTES
+    from .challenge import max_recipe_bytes
     from .exercises import CHALLENGE_FILE
+
+    limit = max_recipe_bytes()
 
     for place in places:
         recipe = place / CHALLENGE_FILE
         if recipe.is_symlink() or not recipe.is_file():
             continue
-        if recipe.stat().st_size > RECIPE_BYTES:
-            return f"`{_shown(recipe, roots)}` is over {RECIPE_BYTES:,} bytes: not a recipe"
+        if recipe.stat().st_size > limit:
+            return f"`{_shown(recipe, roots)}` is over {limit:,} bytes: not a recipe"
         shutil.copyfile(recipe, folder / CHALLENGE_FILE)
         return f"trained the recipe `{_shown(recipe, roots)}`"
     return f"no {CHALLENGE_FILE} beside your numpynet/ (or at the top of your upload)"

@@ -133,23 +133,7 @@ def test_gradescope_zip_for_beyond_grades_lesson_07_alone(tmp_path: Path) -> Non
     """``gradescope --assignment beyond``: a solved upload earns lesson 07's autograded points."""
     import test_gradescope as gs
 
-    from autograder import gradescope
-
-    archive = tmp_path / "beyond.zip"
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder", "gradescope", "--assignment", "beyond"]
-        + ["--out", str(archive)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(archive) as unpacked:
-        unpacked.extractall(root / "source")
-    for name in gradescope.EXECUTABLE:
-        (root / "source" / name).chmod(0o755)
+    root = gs.built_root(tmp_path, "--assignment", "beyond")
     upload = tmp_path / "upload"
     write_base("solved", upload)
     results = gs.run_autograder(root, upload)

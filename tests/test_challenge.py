@@ -57,7 +57,8 @@ def test_undoing_the_scramble_turns_a_scrambled_model_into_the_same_model_on_mni
         assert seen_by_sandbox[i, 0] == X[i, scramble.pixels[0]]
     scrambled_logits = _mlp(weights, seen_by_sandbox)
     logits = _mlp(scramble.undo(weights), X)
-    np.testing.assert_allclose(logits, scrambled_logits[:, scramble.classes], rtol=1e-12)
+    # Equal but for the order of the sums (the rows of the first layer are reordered).
+    np.testing.assert_allclose(logits, scrambled_logits[:, scramble.classes], rtol=1e-9, atol=1e-9)
     labels = rng.integers(0, 10, 7)
     assert (scramble.labels(labels) == scramble.classes[labels]).all()
 
@@ -125,19 +126,27 @@ def test_the_recipe_file_is_read_with_bounds(tmp_path: Path) -> None:
     for content, says in (
         ("[1, 2]", "JSON object"),
         ('{"epochs": 3,}', "not valid JSON"),
-        ("[" * 100000 + "]" * 100000, "bytes"),
+        ("[" * 100000 + "]" * 100000, "too big"),
         ("[" * 30000 + "]" * 30000, "nested too deeply"),
-        ('{"lr": NaN}', "NaN is not a JSON number"),
-        ('{"lr": -Infinity}', "Infinity is not a JSON number"),
+        ('{"lr": NaN}', "NaN is not a number JSON allows"),
+        ('{"lr": -Infinity}', "Infinity is not a number JSON allows"),
+        ('{"lr": 1, "lr": 2}', "duplicate key"),
     ):
         recipe.write_text(content)
-        with pytest.raises(Refused, match=says):
+        with pytest.raises(Refused, match=says) as refused:
             challenge.read_recipe(tmp_path)
+        # Named as the student knows it, not by the grader's scratch folder.
+        assert str(refused.value).startswith(exercises.CHALLENGE_FILE + ":")
+        assert str(tmp_path) not in str(refused.value)
     recipe.write_bytes(b'{"epochs": "\xff"}')
     with pytest.raises(Refused, match="UTF-8"):
         challenge.read_recipe(tmp_path)
     recipe.unlink()
     recipe.symlink_to("/dev/zero")
+    with pytest.raises(Refused, match="link"):
+        challenge.read_recipe(tmp_path)
+    recipe.unlink()
+    os.mkfifo(recipe)
     with pytest.raises(Refused, match="regular file"):
         challenge.read_recipe(tmp_path)
 
@@ -418,3 +427,86 @@ def test_without_isolation_every_challenge_report_says_the_leaderboard_is_not_tr
     finally:
         grader.close()
     assert not any("cannot be trusted" in p for p in result.problems), result.problems
+
+
+@pytest.mark.slow
+def test_with_early_stopping_the_scored_epoch_is_the_best_one(
+    tmp_path: Path, data: challenge.Data
+) -> None:
+    code = (
+        "def challenge_fit(recipe, images, labels, on_epoch=None):\n"
+        "    weights = model_weights(build_model(recipe_config(recipe)))\n"
+        "    for epoch, loss in enumerate([0.5, 0.3, 0.4, 0.3], start=1):\n"
+        "        on_epoch({'epoch': epoch, 'val_loss': loss, 'val_acc': 1 - loss}, weights)\n"
+    )
+    recipe = {"epochs": 4, "early_stopping": 3}
+    run = _run(_submission(tmp_path / "early", recipe, code), data, budget=10.0)
+    assert run.status == "scored" and run.scored_epoch == 2 and run.epochs_done == 4
+    assert run.val_accuracy == pytest.approx(0.7)
+
+
+def _class(folder: Path) -> Path:
+    """ada: the reference and the default recipe; bob: a recipe with a typo; eve: none."""
+    _submission(folder / "ada", json.loads(DEFAULT_RECIPE.read_text()))
+    _submission(folder / "bob", {"epochs": 2, "hiden": [64]})
+    _submission(folder / "eve", None)
+    return folder
+
+
+@pytest.mark.slow
+def test_grade_all_runs_the_challenge_for_a_class_and_writes_the_leaderboard(
+    tmp_path: Path, data: challenge.Data
+) -> None:
+    """``grade-all SUBMISSIONS/ --assignment challenge --out grades-challenge/``, as the
+    README says (SUBMISSIONS/ being a class of three)."""
+    import csv
+    import subprocess
+    import sys
+
+    folder = _class(tmp_path / "SUBMISSIONS")
+    out = tmp_path / "grades-challenge"
+    line = f"python -m autograder grade-all SUBMISSIONS/ --assignment challenge --out {out}/"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert line.replace(f"{out}/", "grades-challenge/") in readme
+    argv = [sys.executable, *line.split()[1:]]
+    argv[argv.index("SUBMISSIONS/")] = f"{folder}/"
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with open(out / "leaderboard.csv", newline="") as handle:
+        board = list(csv.DictReader(handle))
+    assert [row["student"] for row in board] == ["ada", "bob", "eve"]
+    assert board[0]["rank"] == "1" and float(board[0]["test_accuracy"]) >= 97.5
+    assert board[1]["rank"] == board[2]["rank"] == ""
+    assert "leaderboard.md" in done.stdout and (out / "leaderboard.md").is_file()
+    with open(out / "class.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert {e.id for e in exercises.CHALLENGE} <= set(rows["ada"])
+    assert float(rows["ada"]["total"]) >= 5 and float(rows["eve"]["total"]) == 0
+    feedback = (out / "bob" / "feedback.md").read_text()
+    assert "hiden" in feedback and "did you mean" in feedback
+    results = json.loads((out / "ada" / "results.json").read_text())
+    assert [entry["order"] for entry in results["leaderboard"]] == ["desc", "asc"]
+    # Graded once: a second run keeps every report (same submissions, same budget); a
+    # regrade would draw another scramble and time another run.
+    kept = (out / "ada" / "report.json").read_text()
+    again = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and (out / "ada" / "report.json").read_text() == kept
+
+
+@pytest.mark.slow
+def test_the_gradescope_zip_for_the_challenge_trains_and_fills_the_leaderboard(
+    tmp_path: Path, data: challenge.Data
+) -> None:
+
+    import test_gradescope as gs
+
+    root = gs.built_root(tmp_path, "--assignment", "challenge", "--challenge-budget", "30")
+    upload = tmp_path / "upload"
+    _submission(upload / "my-course", json.loads(DEFAULT_RECIPE.read_text()))  # one folder down
+    results = gs.run_autograder(root, upload)  # validated against Gradescope's schema
+    accuracy, seconds = (entry["value"] for entry in results["leaderboard"])
+    assert accuracy >= 97.5 and 0 < seconds <= 30
+    expected = sum(e.points for e in exercises.CHALLENGE if accuracy >= 100 * e.threshold)
+    assert results["score"] == expected
+    assert "trained the recipe `my-course/challenge.json`" in results["output"]
+    assert "python -m numpynet train --recipe challenge.json" in json.dumps(results)

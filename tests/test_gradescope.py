@@ -111,6 +111,7 @@ def test_the_zip_holds_setup_run_checks_reference_and_notebooks(zipped, tmp_path
         "timeout": 20.0,
         "assignment": "course",
         "isolation": "any",
+        "challenge_budget": 60.0,
     }
     # setup.sh is valid bash that installs bubblewrap and exactly pyproject's dependencies.
     (tmp_path / "setup.sh").write_text(setup)
@@ -203,6 +204,25 @@ def fake_root(zipped, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("autograder")
     with zipfile.ZipFile(zipped) as archive:
         archive.extractall(root / "source")
+    for name in gradescope.EXECUTABLE:
+        (root / "source" / name).chmod(0o755)  # extractall drops modes (unzip keeps them)
+    return root
+
+
+def built_root(tmp_path: Path, *options: str) -> Path:
+    """``gradescope --out ZIP *options``, unpacked as Gradescope would: the /autograder stand-in."""
+    archive = tmp_path / "autograder.zip"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "gradescope", *options, "--out", str(archive)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(archive) as unpacked:
+        unpacked.extractall(root / "source")
     for name in gradescope.EXECUTABLE:
         (root / "source" / name).chmod(0o755)  # extractall drops modes (unzip keeps them)
     return root

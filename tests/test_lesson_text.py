@@ -149,10 +149,8 @@ def _challenge_section() -> str:
 
 
 def _default_budget() -> float:
-    try:
-        from autograder.challenge import DEFAULT_BUDGET
-    except ImportError:  # TODO(lead): autograder/challenge.py defines DEFAULT_BUDGET = 60.0
-        return 60.0
+    from autograder.challenge import DEFAULT_BUDGET
+
     return DEFAULT_BUDGET
 
 
