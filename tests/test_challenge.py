@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_hostile_sandbox import shared_dirs, user_level  # noqa: F401 - fixtures
 
 from autograder import challenge, exercises
 from autograder.challenge import Refused, Scramble
@@ -510,3 +511,15 @@ def test_the_gradescope_zip_for_the_challenge_trains_and_fills_the_leaderboard(
     assert results["score"] == expected
     assert "trained the recipe `my-course/challenge.json`" in results["output"]
     assert "python -m numpynet train --recipe challenge.json" in json.dumps(results)
+
+
+def test_a_separate_user_must_fail_to_read_the_test_set(user_level, shared_dirs) -> None:  # noqa: F811
+    """The user level (no bubblewrap): the probe, run as a worker uid, tries the MNIST folder."""
+    folder = shared_dirs[0].parent / "mnist"  # in a folder every user may traverse
+    folder.mkdir(mode=0o755)
+    (folder / "t10k-images-idx3-ubyte").write_bytes(b"\0" * 16)
+    (folder / "t10k-images-idx3-ubyte").chmod(0o644)
+    hole = challenge.test_set_hidden(user_level, folder)
+    assert hole and "can read" in hole and "t10k" in hole
+    folder.chmod(0o700)
+    assert challenge.test_set_hidden(user_level, folder) is None

@@ -9,6 +9,7 @@ shapes students upload. Every results.json is checked against Gradescope's schem
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
@@ -49,10 +50,33 @@ TEST_KEYS = {
 }
 
 
+def validate_leaderboard(entries: object) -> None:
+    """Gradescope's documented leaderboard (report.GRADESCOPE_SPEC, *leaderboard*).
+
+    A list of objects, each a ``name``, a ``value`` (a number or a string) and an optional
+    ``order`` ("asc" or "desc", default "desc"), nothing else.
+    """
+    assert isinstance(entries, list) and entries
+    for entry in entries:
+        assert isinstance(entry, dict) and set(entry) <= {"name", "value", "order"}, entry
+        assert isinstance(entry["name"], str) and entry["name"]
+        value = entry["value"]
+        assert isinstance(value, (int, float, str)) and not isinstance(value, bool), entry
+        if not isinstance(value, str):
+            assert math.isfinite(value), entry  # NaN is not JSON
+        assert entry.get("order", "desc") in ("asc", "desc"), entry
+    assert len({e["name"] for e in entries}) == len(entries)
+
+
 def validate(results: dict) -> None:
     """Gradescope's documented results.json: keys, types, values, score = sum of tests."""
     assert set(results) <= set(TOP_LEVEL) | {"leaderboard", "extra_data"}, set(results)
-    assert "leaderboard" not in results  # the leaderboard is off
+    if "leaderboard" in results:  # the class challenge's only
+        assert results["tests"] and all(
+            t.get("tags", [""])[0].startswith("ch_") or "challenge" in t["name"].lower()
+            for t in results["tests"]
+        )
+        validate_leaderboard(results["leaderboard"])
     for key, kind in TOP_LEVEL.items():
         assert isinstance(results[key], kind), (key, results[key])
     assert results["visibility"] in report.VISIBILITIES

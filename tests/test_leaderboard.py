@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
-from test_gradescope import validate
+from test_gradescope import validate, validate_leaderboard
 
 from autograder import challenge_report, cli, exercises, leaderboard, report
 from autograder.results import CheckResult, ExerciseResult, SubmissionResult, scoring_rule
@@ -151,34 +151,16 @@ def test_leaderboard_csv_cells_never_start_a_formula(tmp_path):
         assert all(cell[:1] not in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
 
 
-def _validate_leaderboard(entries: object) -> None:
-    """Gradescope's documented leaderboard (report.GRADESCOPE_SPEC, *leaderboard*).
-
-    A list of objects, each a ``name``, a ``value`` (a number or a string) and an optional
-    ``order`` ("asc" or "desc", default "desc"), nothing else.
-    """
-    assert isinstance(entries, list) and entries
-    for entry in entries:
-        assert isinstance(entry, dict) and set(entry) <= {"name", "value", "order"}, entry
-        assert isinstance(entry["name"], str) and entry["name"]
-        value = entry["value"]
-        assert isinstance(value, (int, float, str)) and not isinstance(value, bool), entry
-        if not isinstance(value, str):
-            assert math.isfinite(value), entry  # NaN is not JSON
-        assert entry.get("order", "desc") in ("asc", "desc"), entry
-    assert len({e["name"] for e in entries}) == len(entries)
-
-
 def _gradescope(r: SubmissionResult) -> dict:
     """results.json as Gradescope reads it: strict JSON (no NaN), valid per its spec."""
     data = json.loads(json.dumps(report.gradescope(r), allow_nan=False))
-    validate({k: v for k, v in data.items() if k != "leaderboard"})
+    validate(data)
     return data
 
 
 def test_gradescope_leaderboard_of_a_scored_run():
     data = _gradescope(result("ann", challenge(0.9785, 41.23), points=(5, 0)))
-    _validate_leaderboard(data["leaderboard"])
+    validate_leaderboard(data["leaderboard"])
     assert data["leaderboard"] == [
         {"name": "Test accuracy (%)", "value": 97.85, "order": "desc"},
         {"name": "Training CPU seconds", "value": 41.2, "order": "asc"},
