@@ -46,7 +46,7 @@ from . import exercises
 from .results import CheckResult, ExerciseResult
 
 DEFAULT_BUDGET = exercises.CHALLENGE_BUDGET  # CPU seconds per submission (--challenge-budget)
-COMMAND = "python -m numpynet train --recipe challenge.json"  # reproduce locally (val only)
+COMMAND = exercises.CHALLENGE_COMMAND  # reproduce a run locally (validation accuracy only)
 IMPORT_SECONDS = 30.0  # wall seconds for starting the worker and importing numpynet
 # The worker's RLIMIT_CPU is the budget plus this (importing numpy and the package): a run
 # that never reaches an epoch's end is killed by the kernel a few seconds past its budget.

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import math
 
-from .exercises import CHALLENGE_FILE
+from .exercises import CHALLENGE_COMMAND, CHALLENGE_FILE
 from .mdtext import escape, fenced, plain
 
 # How a student reproduces their run: their package, their recipe, the validation split.
-LOCAL_COMMAND = f"python -m numpynet train --recipe {CHALLENGE_FILE}"
+LOCAL_COMMAND = CHALLENGE_COMMAND
 TEST_IMAGES = "10,000"
 STATES = ("scored", "no recipe", "refused", "failed", "not run")
 # Gradescope's leaderboard columns (GRADESCOPE_SPEC): higher accuracy first, fewer seconds.

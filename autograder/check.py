@@ -172,8 +172,8 @@ def challenge_line(root: Path) -> str | None:
         f"class challenge: {exercises.CHALLENGE_FILE} is a valid recipe ({sizes} MLP, "
         f"{config.optimizer}, {config.epochs} epochs of batch {config.batch_size}). The grader "
         f"trains it with your package within {exercises.CHALLENGE_BUDGET:g} s of CPU and scores "
-        f"its test accuracy ({points}); `python -m numpynet train --recipe "
-        f"{exercises.CHALLENGE_FILE}` shows its validation accuracy here."
+        f"its test accuracy ({points}); `{exercises.CHALLENGE_COMMAND}` shows its validation "
+        "accuracy here."
     )
 
 

@@ -83,6 +83,8 @@ ALL_EXERCISES: tuple[Exercise, ...] = EXERCISES + BEYOND_EXERCISES
 # earns its points once the accuracy reaches its threshold.
 CHALLENGE_FILE = "challenge.json"
 CHALLENGE_BUDGET = 60.0  # CPU seconds of training the grader gives a recipe by default
+# How a student reproduces a run on their own machine (validation accuracy only).
+CHALLENGE_COMMAND = f"python -m numpynet train --recipe {CHALLENGE_FILE}"
 CHALLENGE: tuple[Exercise, ...] = (
     Exercise("ch_97", "C.1", "test accuracy >= 97%", CHALLENGE_FILE, "", L07, 5, 0.97),
     Exercise("ch_98", "C.2", "test accuracy >= 98%", CHALLENGE_FILE, "", L07, 5, 0.98),
