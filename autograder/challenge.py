@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from . import exercises
-from .results import CheckResult, ExerciseResult
+from .results import CheckResult, ExerciseResult, summarise
 
 DEFAULT_BUDGET = exercises.CHALLENGE_BUDGET  # CPU seconds per submission (--challenge-budget)
 COMMAND = exercises.CHALLENGE_COMMAND  # reproduce a run locally (validation accuracy only)
@@ -489,8 +489,6 @@ def _failure_text(failure: BaseException, budget: float, epochs: int) -> str:
 
 def rows(run_: ChallengeRun) -> list[ExerciseResult]:
     """One ExerciseResult per ``exercises.CHALLENGE`` entry: full points at its threshold."""
-    from .grade import summarise
-
     out = []
     for entry in exercises.CHALLENGE:
         name = f"challenge: test accuracy >= {entry.threshold:.0%}"

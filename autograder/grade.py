@@ -50,6 +50,7 @@ from .results import (  # noqa: F401 - re-exported: callers import them from her
     ExerciseResult,
     SubmissionResult,
     scoring_rule,
+    summarise,
 )
 from .sandbox import (
     Isolation,
@@ -149,34 +150,6 @@ def run_check(check: Check, nn: Any, ref: Any) -> CheckResult:
 def _row(check: Check, status: str, message: str) -> CheckResult:
     """A check's result without running it (not run, or run by a judge that died)."""
     return CheckResult(check.name, check.exercise, check.visibility, status, message)
-
-
-def summarise(exercise: exercises.Exercise, checks: list[CheckResult]) -> ExerciseResult:
-    """Status, points and the first useful message of one exercise from its checks."""
-    result = ExerciseResult(exercise.id, exercise.number, exercise.title, float(exercise.points))
-    result.checks = checks
-    counted = [c for c in checks if c.outcome != "skipped"]
-    outcomes = {c.outcome for c in counted}
-    if not counted:
-        result.status, result.message = "error", "no checks for this exercise"
-        return result
-    result.points = round(exercise.points * result.passed / len(counted), 2)
-    for status in ("timeout", "error"):
-        if status in outcomes:
-            result.status = status
-            break
-    else:
-        if outcomes == {"passed"}:
-            result.status = "passed"
-        elif outcomes == {"not started"}:
-            result.status = "not started"
-        else:
-            result.status = "failed"
-    order = ("timeout", "error", "failed", "not started")
-    first = sorted((c for c in counted if c.outcome in order), key=lambda c: order.index(c.outcome))
-    if first:
-        result.message = first[0].message
-    return result
 
 
 class Grader:

@@ -8,6 +8,10 @@ sandbox.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .exercises import Exercise
 
 SCORING_RULE = (
     "package: points per exercise x (checks passed / checks run), public and hidden checks "
@@ -191,3 +195,31 @@ class SubmissionResult:
             for e in data["exercises"]
         ]
         return cls(**kwargs)
+
+
+def summarise(exercise: Exercise, checks: list[CheckResult]) -> ExerciseResult:
+    """Status, points and the first useful message of one exercise from its checks."""
+    result = ExerciseResult(exercise.id, exercise.number, exercise.title, float(exercise.points))
+    result.checks = checks
+    counted = [c for c in checks if c.outcome != "skipped"]
+    outcomes = {c.outcome for c in counted}
+    if not counted:
+        result.status, result.message = "error", "no checks for this exercise"
+        return result
+    result.points = round(exercise.points * result.passed / len(counted), 2)
+    for status in ("timeout", "error"):
+        if status in outcomes:
+            result.status = status
+            break
+    else:
+        if outcomes == {"passed"}:
+            result.status = "passed"
+        elif outcomes == {"not started"}:
+            result.status = "not started"
+        else:
+            result.status = "failed"
+    order = ("timeout", "error", "failed", "not started")
+    first = sorted((c for c in counted if c.outcome in order), key=lambda c: order.index(c.outcome))
+    if first:
+        result.message = first[0].message
+    return result
