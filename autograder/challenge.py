@@ -10,7 +10,8 @@ the trusted grader.
    worker never sees the test set: it is not mounted in the sandbox, not in its
    environment, and never sent (:func:`test_set_hidden` says where that cannot be shown).
    Before they go, the pixel ORDER and the class NAMES are scrambled with a secret
-   permutation drawn per submission: an MLP learns a scrambled MNIST exactly as well
+   permutation drawn per submission (from the course's key and the submission's content, so a
+   regrade gives the same grade): an MLP learns a scrambled MNIST exactly as well
    (its first layer does not care which pixel is which), but weights trained elsewhere
    and smuggled into the submission score at chance.
 3. The student's ``numpynet.train.challenge_fit`` trains with their recipe and hands the
@@ -32,6 +33,8 @@ takes deliberate work the report cannot see; the README says so.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import math
 import os
 import secrets
@@ -200,6 +203,29 @@ def recipe_config(recipe: dict) -> Any:
 
 
 # -- the scramble ---------------------------------------------------------------------------
+KEY_FILE = "challenge.key"  # the course's secret for the scrambles (grade-all's --out folder)
+
+
+def course_key(folder: Path) -> bytes:
+    """The secret of ``folder/challenge.key``, made (32 random bytes, mode 0600) if absent.
+
+    grade-all keeps it in its ``--out`` folder, the Gradescope image makes its own in
+    setup.sh; submissions never see it (it is not mounted in the sandbox, and user-mode
+    workers are checked unable to read the results folder).
+    """
+    path = Path(folder) / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        text = path.read_text().strip()
+        if len(text) < 32:
+            raise ValueError(f"{path}: not a key (64 hex digits expected); delete it") from None
+        return text.encode()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode()
+
+
 @dataclass(frozen=True)
 class Scramble:
     """A secret permutation of the 784 pixels and of the 10 classes.
@@ -215,6 +241,17 @@ class Scramble:
         """A fresh one (``seed``: for tests; by default from the OS's secret randomness)."""
         rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
         return cls(rng.permutation(784), rng.permutation(10))
+
+    @classmethod
+    def keyed(cls, key: bytes, submission: str) -> Scramble:
+        """The one of ``submission`` (its content's fingerprint) under the course's ``key``.
+
+        The same submission always gets the same scramble (a regrade gives the same grade:
+        training is deterministic for a fixed seed); any change to it draws another; without
+        the key (:func:`course_key`) nobody can tell which.
+        """
+        digest = hmac.new(key, b"challenge-scramble:" + submission.encode(), hashlib.sha256)
+        return cls.draw(int.from_bytes(digest.digest()[:16], "big"))
 
     def images(self, raw: np.ndarray) -> np.ndarray:
         """(N, 784) images as the sandbox sees them (a new C-contiguous array)."""

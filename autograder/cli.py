@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import gradebook, report, roster
 from .challenge import DEFAULT_BUDGET as CHALLENGE_BUDGET
+from .challenge import course_key
 from .exercises import ASSIGNMENTS
 from .grade import (
     DEFAULT_BUDGET,
@@ -241,6 +242,7 @@ def _pool_start(
     assignment: str = "course",
     budget: float = DEFAULT_BUDGET,
     challenge_budget: float = CHALLENGE_BUDGET,
+    challenge_key: bytes | None = None,
 ) -> None:
     global _POOL_GRADER
     _die_with_parent()
@@ -252,6 +254,7 @@ def _pool_start(
         assignment=assignment,
         budget=budget,
         challenge_budget=challenge_budget,
+        challenge_key=challenge_key,
     )
 
 
@@ -592,7 +595,10 @@ def _grade_class(
         bar.update(1)
         classfiles.update()
 
-    pool = _Pool(jobs, (chosen, timeout, limits, notebooks, assignment, budget, challenge_budget))
+    # The challenge's scrambles are fixed per submission by the course's key, kept in `out`.
+    key = course_key(out) if assignment == "challenge" else None
+    initargs = (chosen, timeout, limits, notebooks, assignment, budget, challenge_budget, key)
+    pool = _Pool(jobs, initargs)
     try:
         pool.run(todo, done)
         pool.close()

@@ -165,11 +165,15 @@ class Grader:
         assignment: str = "course",
         budget: float = DEFAULT_BUDGET,
         challenge_budget: float = challenge.DEFAULT_BUDGET,
+        challenge_key: bytes | None = None,
     ) -> None:
         if not challenge_budget > 0:
             raise ValueError(f"the challenge's CPU budget must be > 0 s, got {challenge_budget}")
         self.isolation = choose(isolation) if isinstance(isolation, str) else isolation
         self.challenge_budget = float(challenge_budget)
+        # The course's secret (challenge.course_key): each submission's scramble is then fixed
+        # by its content, so a regrade gives the same grade; None: a fresh one per grading.
+        self.challenge_key = challenge_key
         self._challenge_data: challenge.Data | None = None
         self._challenge_problems: list[str] = []
         self.timeout = timeout
@@ -356,8 +360,18 @@ class Grader:
             )
             tracker.begin(challenge.CHALLENGE_ITEM, end)
             try:
+                scramble = None
+                if self.challenge_key is not None:
+                    seed = fingerprint(path, "challenge")
+                    scramble = challenge.Scramble.keyed(self.challenge_key, seed)
                 run = challenge.run(
-                    worker, path, self._challenge_data, budget, end, on_start=tracker.worker
+                    worker,
+                    path,
+                    self._challenge_data,
+                    budget,
+                    end,
+                    scramble=scramble,
+                    on_start=tracker.worker,
                 )
             finally:
                 worker.close()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from . import lab, report
 from .challenge import DEFAULT_BUDGET as CHALLENGE_BUDGET
+from .challenge import course_key
 from .paths import ROOT
 from .release import source_files
 
@@ -78,6 +79,9 @@ fi
 # into the reference's cache, where only root can read it.
 if grep -q '"assignment": "challenge"' {CONFIG}; then
     (cd solutions && {VENV}/bin/python -m numpynet data)
+    # The secret that fixes each upload's scramble (a regrade gives the same grade).
+    {VENV}/bin/python -c "import secrets; print(secrets.token_hex(32))" > challenge.key
+    chmod 600 challenge.key
 fi
 # The separate-user sandbox: the grader, hidden checks, reference and notebooks readable by
 # root only; the venv (Python and numpy) readable by every user.
@@ -423,6 +427,7 @@ def run(
                 notebooks=wanted,
                 assignment=assignment,
                 challenge_budget=float(config.get("challenge_budget", CHALLENGE_BUDGET)),
+                challenge_key=course_key(source) if assignment == "challenge" else None,
             )
             # The lab draws its mysteries from the submitter (lab.py); the name is all it uses.
             who = lab.submitter(submission.parent / "submission_metadata.json")

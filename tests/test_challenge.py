@@ -71,6 +71,22 @@ def test_the_scramble_is_secret_and_fresh_per_submission() -> None:
     assert len({d.pixels.tobytes() for d in draws}) == 3
 
 
+def test_a_keyed_scramble_is_fixed_by_the_key_and_the_submission(tmp_path: Path) -> None:
+    key = challenge.course_key(tmp_path)
+    assert (tmp_path / challenge.KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert challenge.course_key(tmp_path) == key and len(key) == 64  # kept, not redrawn
+    one = Scramble.keyed(key, "fingerprint-a")
+    assert (one.pixels == Scramble.keyed(key, "fingerprint-a").pixels).all()
+    assert (one.classes == Scramble.keyed(key, "fingerprint-a").classes).all()
+    assert (one.pixels != Scramble.keyed(key, "fingerprint-b").pixels).any()
+    (tmp_path / "elsewhere").mkdir()
+    other = challenge.course_key(tmp_path / "elsewhere")
+    assert other != key and (one.pixels != Scramble.keyed(other, "fingerprint-a").pixels).any()
+    (tmp_path / challenge.KEY_FILE).write_text("short")
+    with pytest.raises(ValueError, match="not a key"):
+        challenge.course_key(tmp_path)
+
+
 def test_test_metrics_are_the_mlp_accuracy_and_mean_cross_entropy() -> None:
     rng = np.random.default_rng(0)
     weights = [
@@ -492,6 +508,17 @@ def test_grade_all_runs_the_challenge_for_a_class_and_writes_the_leaderboard(
     kept = (out / "ada" / "report.json").read_text()
     again = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and (out / "ada" / "report.json").read_text() == kept
+    # Regraded (--force): the course's key fixes ada's scramble, so her grade is the same.
+    assert (out / challenge.KEY_FILE).stat().st_mode & 0o777 == 0o600
+    forced = subprocess.run(
+        argv + ["--force", "--only", "ada"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    regraded = json.loads((out / "ada" / "report.json").read_text())["challenge"]
+    first = json.loads(kept)["challenge"]
+    assert (out / "ada" / "report.json").read_text() != kept  # graded again: other timings
+    assert regraded["accuracy"] == first["accuracy"]
+    assert [r["val_loss"] for r in regraded["history"]] == [r["val_loss"] for r in first["history"]]
 
 
 @pytest.mark.slow
