@@ -95,8 +95,9 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lab-details",
         action="store_true",
-        help="lab: show each mystery's result in the student feedback (by default, before "
-        "the due date, it says only how many answers are valid ids)",
+        help="lab and all: show each mystery's result and every score in the student "
+        "feedback (by default, before the lab's due date, it says only how many answers are "
+        "valid ids)",
     )
 
 

@@ -433,7 +433,7 @@ def run(
             who = lab.submitter(submission.parent / "submission_metadata.json")
             result = grader.grade(folder, name=who or "submission")
             data = report.gradescope(result, hidden)
-            if assignment == "lab" and not lab.details_released():
+            if lab.embargoed(assignment):
                 data = lab.gradescope_until_due(data, result)
             data["output"] = "\n".join(f"- {n}" for n in notes) + "\n\n" + data["output"]
             print(report.table(result))

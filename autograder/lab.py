@@ -220,6 +220,15 @@ def details_released() -> bool:
     return os.environ.get(DETAILS_VARIABLE, "") == "1"
 
 
+def embargoed(assignment: str) -> bool:
+    """Whether a report of ``assignment`` must hide the lab's results (and every total).
+
+    The lab's, and ``all``'s (it grades the lab too: its total would tell how many mysteries
+    are right), until the instructor releases the details.
+    """
+    return assignment in ("lab", "all") and not details_released()
+
+
 def summary(result: Any) -> str:
     """What a lab submission may learn before the due date: valid ids, and its identity."""
     notebook = ((result.notebooks or {}).get("notebooks") or {}).get(NOTEBOOK)
@@ -244,7 +253,13 @@ def summary(result: Any) -> str:
 
 def feedback_until_due(result: Any) -> str:
     """The student feedback of a lab submission before the due date (no score, no key)."""
-    return f"# Feedback for {result.name}\n\n{summary(result)}\n"
+    text = summary(result)
+    if getattr(result, "assignment", "lab") != "lab":
+        text += (
+            "\n\nEvery score of this report is shown after the lab's due date: its totals "
+            "include the lab's."
+        )
+    return f"# Feedback for {result.name}\n\n{text}\n"
 
 
 def gradescope_until_due(data: dict[str, Any], result: Any) -> dict[str, Any]:

@@ -307,7 +307,7 @@ def feedback(result: SubmissionResult) -> str:
     CommonMark + GFM tables: one table row per exercise and per notebook, every cell on one
     line; each message, however many lines, in a fenced block below its table.
     """
-    if result.assignment == "lab" and not lab.details_released():
+    if lab.embargoed(result.assignment):
         return lab.feedback_until_due(result)  # no score or key before the due date
     lines = [
         f"# Feedback for {_cell(result.name)}",

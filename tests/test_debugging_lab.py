@@ -475,8 +475,18 @@ def test_the_feedback_before_the_due_date_counts_valid_ids_only(grader, tmp_path
     score = f"{2 * 5 + 1}/{2 * 7 + 1 + 7}"  # five right answers and the code's point, of 22
     for word in ("l06_mystery", "points", score, "/22", "passed", "failed"):
         assert word not in text
+    # Graded with everything else (--assignment all): the lab's results are in the totals,
+    # so the whole report waits for the due date too.
+    result.assignment = "all"
+    text = report.feedback(result)
+    assert "6 of 7 answers are valid component ids" in text and "after the lab's due date" in text
+    assert "points" not in text and score not in text
+    result.assignment = "lab"
     monkeypatch.setenv(lab.DETAILS_VARIABLE, "1")  # the instructor releases the details
     assert f"notebooks {score}" in report.feedback(result)
+    assert not lab.embargoed("all") and not lab.embargoed("lab")
+    monkeypatch.delenv(lab.DETAILS_VARIABLE)
+    assert lab.embargoed("all") and lab.embargoed("lab") and not lab.embargoed("course")
 
 
 def _gradescope(tmp_path: Path, email: str, student: str, answers: dict) -> dict:
