@@ -432,12 +432,6 @@ def run(
         logged = _row(row, cpu)
         if len(result.history) < HISTORY_LIMIT:
             result.history.append(logged)
-        if epoch > declared:  # the recipe is what the log and the leaderboard say was run
-            result.stopped = (
-                f"the run reported epoch {epoch} of a recipe of {declared}: stopped there, "
-                f"scored on epoch {declared}"
-            )
-            raise _Stop
         if cpu > budget:
             result.stopped = (
                 f"the CPU budget of {budget:g} s ran out during epoch {epoch} (it ended at "
@@ -457,6 +451,8 @@ def run(
             best = min(finite)[1] if finite else len(losses) - 1
             logged, epoch = result.history[best], best + 1
         kept.update(weights=checked, epoch=epoch, cpu=cpu, row=logged)
+        if calls[0] == declared:  # the recipe's last epoch: nothing after it is scored
+            raise _Stop
         return False
 
     try:

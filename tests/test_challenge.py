@@ -395,8 +395,9 @@ def test_a_run_reporting_more_epochs_than_its_recipe_is_stopped_at_the_recipes_l
         "        on_epoch({'epoch': epoch, 'val_acc': 0.1}, weights)\n"
     )
     run = _run(_submission(tmp_path / "more", {"epochs": 2}, code), data, budget=10.0)
-    assert run.status == "scored" and run.scored_epoch == 2 and run.epochs_done == 3
-    assert "reported epoch 3 of a recipe of 2" in run.stopped
+    # The run ends at the recipe's last epoch: what it would report after is never taken.
+    assert run.status == "scored" and run.scored_epoch == 2 and run.epochs_done == 2
+    assert len(run.history) == 2 and not run.stopped
 
 
 @pytest.mark.slow
@@ -550,3 +551,21 @@ def test_a_separate_user_must_fail_to_read_the_test_set(user_level, shared_dirs)
     assert hole and "can read" in hole and "t10k" in hole
     folder.chmod(0o700)
     assert challenge.test_set_hidden(user_level, folder) is None
+
+
+@pytest.mark.slow
+def test_a_run_that_lingers_after_its_last_epoch_is_not_waited_for(
+    tmp_path: Path, data: challenge.Data
+) -> None:
+    code = (
+        "def challenge_fit(recipe, images, labels, on_epoch=None):\n"
+        "    import time\n"
+        "    weights = model_weights(build_model(recipe_config(recipe)))\n"
+        "    on_epoch({'epoch': 1}, weights)\n"
+        "    on_epoch({'epoch': 2}, weights)\n"
+        "    time.sleep(600)\n"
+    )
+    started = time.monotonic()
+    run = _run(_submission(tmp_path / "linger", {"epochs": 2}, code), data, budget=20.0)
+    assert time.monotonic() - started < 20
+    assert run.status == "scored" and run.scored_epoch == 2 and not run.stopped
