@@ -155,3 +155,55 @@ def test_a_student_whose_grading_process_died_is_out_of_their_assignments_exerci
     ]
     assert result.max_points == sum(e.points for e in exercises.scored_exercises(assignment))
     assert all(e.status == "error" for e in result.exercises)
+
+
+@pytest.mark.slow
+def test_a_student_finishes_lesson_07_and_enters_the_challenge_from_the_bundles_alone(
+    tmp_path: Path,
+) -> None:
+    """The course's bundle and lesson 07's, put together as BEYOND.md says; the student's
+    work done (the package's regions, lesson 07's answers); then what the student runs and
+    what the instructor grades: check, beyond (every autograded point) and the challenge."""
+    import os
+
+    from test_check import solved_lessons
+
+    from autograder import challenge
+
+    generated = release.build(ROOT)
+    folder = tmp_path / "numpynet-course"
+    for assignment in ("course", "beyond"):  # unzipped into the same folder
+        for name, data in release.bundle_files(ROOT, generated, assignment).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+    assert (folder / "challenge.json").is_file() and (
+        folder / "lessons" / f"{NAME}.ipynb"
+    ).is_file()
+    for module in (ROOT / "solutions" / "numpynet").glob("*.py"):
+        (folder / "numpynet" / module.name).write_bytes(module.read_bytes())
+    solved = solved_lessons(tmp_path) / f"{NAME}.ipynb"
+    (folder / "lessons" / f"{NAME}.ipynb").write_bytes(solved.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    for exercise in exercises.BEYOND_EXERCISES:
+        assert "passing public checks" in rows[exercise.id], rows[exercise.id]
+    assert "challenge.json is a valid recipe (784-128-10 MLP, rmsprop, 4 epochs" in done.stdout
+    graders = [Grader("any", assignment=a) for a in ("beyond", "challenge")]
+    try:
+        beyond, contest = (grader.grade(folder) for grader in graders)
+    finally:
+        for grader in graders:
+            grader.close()
+    assert beyond.autograded_total == beyond.autograded_max == BEYOND_POINTS + 13
+    run = contest.challenge
+    assert run["status"] == "scored" and run["accuracy"] >= 0.97
+    assert run["seconds"] <= challenge.DEFAULT_BUDGET
