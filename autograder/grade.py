@@ -64,6 +64,7 @@ from .sandbox import (
     connect,
     outcome_of,
 )
+from .sandbox.session import STARTUP_SECONDS
 
 DEFAULT_TIMEOUT = 20.0  # seconds per exercise, all its checks together
 # --notebooks: "grade" every notebook of the assignment (missing ones score 0) or "skip"
@@ -438,11 +439,14 @@ class Grader:
         """Start a worker and import the package: (proxy, None) or (None, (status, message))."""
         if self._budget_message():
             return None, ("timeout", "not run: " + str(self._budget_message()))
-        worker.deadline = self._deadline()
-        self._tracker.begin(None, worker.deadline)
+        # Starting has its own limit (the session's STARTUP_SECONDS, however loaded the
+        # machine); only then does the exercise's timeout run, for the import.
+        self._tracker.begin(None, min(self._budget_end, time.monotonic() + STARTUP_SECONDS))
         try:
             worker.start()
             self._tracker.worker(worker.process.pid if worker.process else 0)
+            worker.deadline = self._deadline()
+            self._tracker.begin(None, worker.deadline)
             nn = connect(worker)
         except WorkerTimeout as failure:
             return None, (

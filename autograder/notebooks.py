@@ -56,6 +56,7 @@ from .cells import lint_lessons as _lint_lessons  # the parser takes a folder; o
 from .cells import source_lessons as _source_lessons
 from .nbgrader_course import SOURCE_LESSONS
 from .sandbox import Worker, WorkerFailure, WorkerTimeout, outcome_of
+from .sandbox.session import STARTUP_SECONDS
 
 MAX_NOTEBOOK_BYTES = 20 * 1024**2  # a bigger submitted notebook is not read
 
@@ -429,8 +430,10 @@ class LessonGrader:
             namespace = None
             try:
                 if not self.worker.alive:
-                    self.worker.deadline = self._deadline()
-                    self.tracker.begin(None, self.worker.deadline)
+                    # The start has its own limit (STARTUP_SECONDS), however loaded the machine.
+                    started = time.monotonic() + STARTUP_SECONDS
+                    budget_end = self.budget[1] if self.budget is not None else started
+                    self.tracker.begin(None, min(started, budget_end))
                     self.worker.start()
                     if self.worker.process is not None:
                         self.tracker.worker(self.worker.process.pid)

@@ -231,3 +231,39 @@ def test_a_judge_that_dies_costs_its_item_and_the_rest_is_graded(tmp_path):
     # The other checks of that exercise and every other exercise still ran and passed.
     assert {c.outcome for n, c in rows.items() if n != check.name} == {"passed"}
     assert all(e.status == "passed" for e in result.exercises if e.id != "ex2_1")
+
+
+def test_a_worker_slow_to_start_costs_no_exercise_on_a_loaded_machine(tmp_path, monkeypatch):
+    """A sandbox that takes longer to start than the exercise's timeout (a loaded machine):
+    the start has its own limit (the session's STARTUP_SECONDS), so the judge must not be
+    killed during it, taking every exercise or cell not yet graded with it. The notebooks
+    restart the worker too: lesson 04's answer cell never ends, lesson 05 comes after it."""
+    import time
+
+    from autograder.examples.hostile_notebooks import HOSTILE_NOTEBOOKS, materialise
+    from autograder.sandbox import Worker
+
+    start = Worker.start
+
+    def slow_start(self):  # noqa: ANN001, ANN202 - Worker.start's own signature
+        time.sleep(5.0)
+        return start(self)
+
+    monkeypatch.setattr(Worker, "start", slow_start)  # the judge, forked after this, has it
+    entry = next(h for h in HOSTILE_NOTEBOOKS if h.name == "infinite_loop")
+    grader = Grader(choose("any"), timeout=4.0, notebooks="grade")
+    try:
+        result = grader.grade(materialise(entry, tmp_path))
+    finally:
+        grader.close()
+    assert {e.status for e in result.exercises} == {"passed"}, [
+        (e.id, e.status, e.message[:80]) for e in result.exercises if e.status != "passed"
+    ]
+    cells = {
+        (name, grade_id): cell["status"]
+        for name, notebook in result.notebooks["notebooks"].items()
+        for grade_id, cell in notebook["cells"].items()
+        if cell.get("auto")
+    }
+    lost = {key: status for key, status in cells.items() if status != "passed"}
+    assert lost and {name for name, _ in lost} == {entry.lesson}, lost  # its own lesson only
