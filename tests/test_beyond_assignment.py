@@ -164,9 +164,7 @@ def test_a_student_finishes_lesson_07_and_enters_the_challenge_from_the_bundles_
     """The course's bundle and lesson 07's, put together as BEYOND.md says; the student's
     work done (the package's regions, lesson 07's answers); then what the student runs and
     what the instructor grades: check, beyond (every autograded point) and the challenge."""
-    import os
-
-    from test_check import solved_lessons
+    from test_check import check, solved_lessons
 
     from autograder import challenge
 
@@ -183,20 +181,11 @@ def test_a_student_finishes_lesson_07_and_enters_the_challenge_from_the_bundles_
         (folder / "numpynet" / module.name).write_bytes(module.read_bytes())
     solved = solved_lessons(tmp_path) / f"{NAME}.ipynb"
     (folder / "lessons" / f"{NAME}.ipynb").write_bytes(solved.read_bytes())
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder", "check"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    out = check(folder)
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     for exercise in exercises.BEYOND_EXERCISES:
         assert "passing public checks" in rows[exercise.id], rows[exercise.id]
-    assert "challenge.json is a valid recipe (784-128-10 MLP, rmsprop, 4 epochs" in done.stdout
+    assert "challenge.json is a valid recipe (784-128-10 MLP, rmsprop, 4 epochs" in out
     graders = [Grader("any", assignment=a) for a in ("beyond", "challenge")]
     try:
         beyond, contest = (grader.grade(folder) for grader in graders)

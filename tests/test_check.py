@@ -36,9 +36,11 @@ def solved_lessons(tmp_path: Path) -> Path:
     return folder
 
 
-def check(folder: Path) -> str:
+def run_check(folder: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``python -m autograder check`` in ``folder``, without PYTHONPATH, with ``environ`` set."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
+    env.update(environ)
+    return subprocess.run(
         [sys.executable, "-m", "autograder", "check"],
         cwd=folder,
         env=env,
@@ -46,6 +48,10 @@ def check(folder: Path) -> str:
         text=True,
         timeout=300,
     )
+
+
+def check(folder: Path) -> str:
+    done = run_check(folder)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -473,22 +473,13 @@ def test_notebooks_alone_report_the_limits_read_back_too():
 def test_the_students_check_needs_no_sandbox(tmp_path):
     """`python -m autograder check` runs the student's own code in their own process: no
     bubblewrap, no separate user, no refusal (a laptop, macOS included)."""
-    from test_check import course, solved_lessons
+    from test_check import course, run_check, solved_lessons
 
     folder = course(tmp_path, ROOT / "solutions" / "numpynet", solved_lessons(tmp_path))
     no_bwrap = tmp_path / "bin"
     no_bwrap.mkdir()
     (no_bwrap / "python3").symlink_to(sys.executable)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PATH"] = str(no_bwrap)
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder", "check"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_check(folder, PATH=str(no_bwrap))
     assert done.returncode == 0, done.stderr
     assert "passing public checks: 283 of 283 points" in done.stdout
     assert "refusing" not in done.stdout + done.stderr
