@@ -47,6 +47,7 @@ import numpy as np
 
 from . import exercises
 from .results import CheckResult, ExerciseResult, summarise
+from .sandbox import WorkerFailure, WorkerTimeout, connect
 
 DEFAULT_BUDGET = exercises.CHALLENGE_BUDGET  # CPU seconds per submission (--challenge-budget)
 COMMAND = exercises.CHALLENGE_COMMAND  # reproduce a run locally (validation accuracy only)
@@ -54,6 +55,13 @@ IMPORT_SECONDS = 30.0  # wall seconds for starting the worker and importing nump
 # The worker's RLIMIT_CPU is the budget plus this (importing numpy and the package): a run
 # that never reaches an epoch's end is killed by the kernel a few seconds past its budget.
 IMPORT_CPU_SECONDS = 5.0
+
+
+def cpu_limit(budget: float) -> int:
+    """The worker's RLIMIT_CPU for ``budget``: the budget and the import, in whole seconds."""
+    return math.ceil(budget + IMPORT_CPU_SECONDS)
+
+
 # Wall-clock allowance per CPU second: a run that sleeps, or waits on a loaded machine, is
 # stopped at this many times its CPU budget (plus the import's).
 WALL_FACTOR = 3.0
@@ -221,9 +229,10 @@ def course_key(folder: Path) -> bytes:
         if len(text) < 32:
             raise ValueError(f"{path}: not a key (64 hex digits expected); delete it") from None
         return text.encode()
+    key = secrets.token_hex(32)
     with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode()
+        handle.write(key + "\n")
+    return key.encode()
 
 
 @dataclass(frozen=True)
@@ -267,12 +276,12 @@ class Scramble:
         First layer: the row for scrambled pixel j belongs to pixel ``pixels[j]``. Last
         layer: true class c is scrambled class ``classes[c]``, so its column is that one.
         """
-        out = [(W.copy(), b.copy()) for W, b in weights]
+        out = list(weights)
         first = np.empty_like(out[0][0])
         first[self.pixels] = out[0][0]
         out[0] = (first, out[0][1])
         W, b = out[-1]
-        out[-1] = (W[:, self.classes], b[self.classes])
+        out[-1] = (W[:, self.classes], b[self.classes])  # indexing copies: ``weights`` is kept
         return out
 
 
@@ -342,20 +351,12 @@ def test_metrics(
 
 
 # -- the run --------------------------------------------------------------------------------
-def _stop_class() -> type:
-    from .sandbox import WorkerFailure
+class _Stop(WorkerFailure):
+    """Raised by the grader's epoch callback: stop the run now (budget, refused weights).
 
-    class Stop(WorkerFailure):
-        """Raised by the grader's epoch callback: stop the run now (budget, refused weights).
-
-        A WorkerFailure, so the session lets it through at once (any other exception of a
-        callback is handed to the student's code, which could catch it and train on).
-        """
-
-    return Stop
-
-
-_Stop = _stop_class()
+    A WorkerFailure, so the session lets it through at once (any other exception of a
+    callback is handed to the student's code, which could catch it and train on).
+    """
 
 
 _HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
@@ -397,8 +398,6 @@ def run(
     ``wall_end``: a monotonic instant nothing may run past (the submission's budget);
     ``on_start(pid)``: told the worker's pid once it runs (the judge kills it with itself).
     """
-    from .sandbox import WorkerFailure, connect
-
     started = time.monotonic()
     result = ChallengeRun(budget=float(budget))
     try:
@@ -416,19 +415,19 @@ def run(
         return result
     result.config = asdict(config)
     result.config["hidden"] = list(config.hidden)
-    result.epochs = int(config.epochs)
+    result.epochs = declared = int(config.epochs)
     sizes = tuple(int(s) for s in config.sizes)
     scramble = scramble or Scramble.draw()
     images, labels = scramble.images(data.train_images), scramble.labels(data.train_labels)
     kept: dict[str, Any] = {}
-    cpu_start = [0.0]
-    calls = [0]  # epochs reported (the log keeps the first HISTORY_LIMIT)
-    declared = int(config.epochs)
+    cpu_start = 0.0
+    calls = 0  # epochs reported (the log keeps the first HISTORY_LIMIT)
 
     def on_epoch(row: Any = None, weights: Any = None, *_: Any, **__: Any) -> bool:
-        cpu = worker.cpu_seconds() - cpu_start[0]
-        calls[0] += 1
-        epoch = calls[0]
+        nonlocal calls
+        cpu = worker.cpu_seconds() - cpu_start
+        calls += 1
+        epoch = calls
         logged = _row(row, cpu)
         if len(result.history) < HISTORY_LIMIT:
             result.history.append(logged)
@@ -451,21 +450,20 @@ def run(
             best = min(finite)[1] if finite else len(losses) - 1
             logged, epoch = result.history[best], best + 1
         kept.update(weights=checked, epoch=epoch, cpu=cpu, row=logged)
-        if calls[0] == declared:  # the recipe's last epoch: nothing after it is scored
+        if calls == declared:  # the recipe's last epoch: nothing after it is scored
             raise _Stop
         return False
 
     try:
         # The worker's own CPU limit: the budget and the import (not the course's 300 s).
-        cpu_limit = math.ceil(budget + IMPORT_CPU_SECONDS)
-        worker.limits = dataclasses.replace(worker.limits, cpu_seconds=cpu_limit)
+        worker.limits = dataclasses.replace(worker.limits, cpu_seconds=cpu_limit(budget))
         worker.deadline = min(wall_end, time.monotonic() + IMPORT_SECONDS)
         worker.start()
         if on_start is not None and worker.process is not None:
             on_start(worker.process.pid)
         # Counted from here, before any code of the submission ran: what its import does
         # (training at import time, say) is training time too.
-        cpu_start[0] = worker.cpu_seconds()
+        cpu_start = worker.cpu_seconds()
         connect(worker)  # imports numpynet: the limits are read back after it
         train = worker.request("import", module="numpynet.train")
         worker.deadline = min(wall_end, time.monotonic() + WALL_FACTOR * budget + 5)
@@ -473,7 +471,7 @@ def run(
     except _Stop:
         pass
     except WorkerFailure as failure:
-        result.stopped = _failure_text(failure, budget, calls[0])
+        result.stopped = _failure_text(failure, budget, calls)
     except Exception as error:  # noqa: BLE001 - the student's code raised: score what came
         text = f"your code raised {type(error).__name__}: {error}"
         trace = getattr(error, "remote_traceback", "")
@@ -481,7 +479,7 @@ def run(
     finally:
         worker.deadline = None
         worker.close()
-    result.epochs_done = calls[0]
+    result.epochs_done = calls
     result.wall_seconds = round(time.monotonic() - started, 2)
     if "weights" not in kept:
         result.status = "failed"
@@ -501,8 +499,6 @@ def run(
 
 
 def _failure_text(failure: BaseException, budget: float, epochs: int) -> str:
-    from .sandbox import WorkerTimeout
-
     after = f"after {epochs} epoch{'s' if epochs != 1 else ''}"
     if isinstance(failure, WorkerTimeout):
         return (
@@ -512,10 +508,9 @@ def _failure_text(failure: BaseException, budget: float, epochs: int) -> str:
     # Killed by the kernel: SIGXCPU, then SIGKILL, at the RLIMIT_CPU (bubblewrap reports its
     # child's signal as the exit code 128 + the signal's number).
     if any(sign in text for sign in ("SIGXCPU", "SIGKILL", "exit code 152", "exit code 137")):
-        limit = math.ceil(budget + IMPORT_CPU_SECONDS)
         return (
-            f"stopped by the CPU limit ({limit} s: the budget of {budget:g} s and the import) "
-            f"{after}: {text}"
+            f"stopped by the CPU limit ({cpu_limit(budget)} s: the budget of {budget:g} s and "
+            f"the import) {after}: {text}"
         )
     return f"the sandboxed run died {after}: {text}"
 
