@@ -143,18 +143,15 @@ def load_data(data_dir: str | os.PathLike | None = None) -> Data:
 def test_set_hidden(isolation: Any, folder: Path) -> str | None:
     """None when the sandbox cannot read ``folder`` (the test set), else why it may.
 
-    bubblewrap mounts only the Python installation, site-packages and the submission: the
-    folder must lie outside every one of them. A separate user must fail to read it (the
-    probe of isolation.py, run on it). No isolation: it can.
+    bubblewrap mounts /usr, the Python installation, site-packages and the submission
+    (``bwrap_host_paths``): the folder must lie outside every one of them. A separate user
+    must fail to read it (the probe of isolation.py, run on it). No isolation: it can.
     """
-    from .sandbox.isolation import probe_user
+    from .sandbox.isolation import bwrap_host_paths, probe_user
 
     folder = Path(folder).resolve()
     if isolation.mode == "bwrap":
-        import sys
-
-        _, site = isolation.worker_python()
-        for mounted in (os.path.realpath(sys.base_prefix), *site):
+        for mounted in bwrap_host_paths(isolation):
             if folder.is_relative_to(mounted):
                 return f"the MNIST folder {folder} is inside {mounted}, which the sandbox mounts"
         return None

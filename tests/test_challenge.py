@@ -426,6 +426,8 @@ def test_where_the_sandbox_could_read_the_test_set_it_is_said(tmp_path: Path) ->
     inside = challenge.test_set_hidden(Isolation("bwrap", python=python), tmp_path / "site" / "m")
     assert inside and "which the sandbox mounts" in inside
     assert challenge.test_set_hidden(Isolation("bwrap", python=python), tmp_path / "mnist") is None
+    under_usr = challenge.test_set_hidden(Isolation("bwrap", python=python), Path("/usr/share/m"))
+    assert under_usr and "inside /usr," in under_usr
     assert "no isolation" in challenge.test_set_hidden(Isolation("none"), tmp_path / "mnist")
 
 

@@ -463,10 +463,25 @@ def probe_user(isolation: Isolation, protect: Iterable[str | Path] = ()) -> str 
     return None
 
 
+ROOT_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # links into /usr, or not
+
+
+def bwrap_host_paths(isolation: Isolation) -> list[str]:
+    """Every host folder a bubblewrap worker can read, as :func:`worker_command` binds them.
+
+    /usr, the folders of ROOT_DIRS that are not links, the Python installation and its
+    site-packages (besides the submission and the two worker files). What must stay unseen
+    (the test set of the class challenge) has to lie outside all of them.
+    """
+    _, site = isolation.worker_python()
+    folders = [name for name in ROOT_DIRS if os.path.isdir(name) and not os.path.islink(name)]
+    return ["/usr", *folders, os.path.realpath(sys.base_prefix), *site]
+
+
 def _root_links() -> list[str]:
     """Bind /bin, /lib, /lib64, /sbin as the host has them (symlinks into /usr or folders)."""
     args: list[str] = []
-    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+    for name in ROOT_DIRS:
         if os.path.islink(name):
             args += ["--symlink", os.readlink(name), name]
         elif os.path.isdir(name):
