@@ -65,6 +65,16 @@ def cpu_limit(budget: float) -> int:
 # Wall-clock allowance per CPU second: a run that sleeps, or waits on a loaded machine, is
 # stopped at this many times its CPU budget (plus the import's).
 WALL_FACTOR = 3.0
+
+
+def wall_limit(budget: float) -> float:
+    """The wall-clock seconds a whole run may take; past them the judge ends it.
+
+    The start and the import, then the training: its CPU budget, WALL_FACTOR times over.
+    """
+    return IMPORT_SECONDS + WALL_FACTOR * budget + 10
+
+
 CHALLENGE_ITEM = "challenge"  # the judge's item (autograder/judge.py)
 
 

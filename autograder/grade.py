@@ -355,10 +355,7 @@ class Grader:
             )
         else:
             worker = Worker(path, self.isolation, self.limits)
-            end = min(
-                self._budget_end,
-                time.monotonic() + challenge.IMPORT_SECONDS + challenge.WALL_FACTOR * budget + 10,
-            )
+            end = min(self._budget_end, time.monotonic() + challenge.wall_limit(budget))
             tracker.begin(challenge.CHALLENGE_ITEM, end)
             try:
                 scramble = None
